@@ -102,7 +102,10 @@ impl Moto {
             .json()
             .await
             .expect("moto's state is JSON");
-        data["ses"]["Message"].as_array().cloned().unwrap_or_default()
+        data["ses"]["Message"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
     }
 }
 

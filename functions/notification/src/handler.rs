@@ -178,3 +178,206 @@ impl<'a> LogIds<'a> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use serde_json::json;
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::adapters::memory::{InMemoryDedupStore, RecordingEmailSender};
+
+    const FIXTURE: &str = include_str!("../../../shared/tests/fixtures/user-created.detail.json");
+
+    type TestNotifier = Notifier<Arc<RecordingEmailSender>, Arc<InMemoryDedupStore>>;
+
+    fn notifier() -> (
+        TestNotifier,
+        Arc<RecordingEmailSender>,
+        Arc<InMemoryDedupStore>,
+    ) {
+        let sender = Arc::new(RecordingEmailSender::new());
+        let dedup = Arc::new(InMemoryDedupStore::new());
+        let email = EmailConfig {
+            sender: "hello@example.com".into(),
+            product_name: "Acme".into(),
+        };
+        let notifier = Notifier::new(
+            Arc::clone(&sender),
+            Arc::clone(&dedup),
+            email,
+            DedupPolicy::default(),
+        );
+        (notifier, sender, dedup)
+    }
+
+    fn envelope() -> Value {
+        let detail: Value = serde_json::from_str(FIXTURE).expect("fixture");
+        json!({
+            "version": "0",
+            "id": "53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa",
+            "detail-type": "UserCreated",
+            "source": "edtech.user-service",
+            "account": "123456789012",
+            "time": "2026-12-03T12:00:00Z",
+            "region": "us-east-1",
+            "resources": [],
+            "detail": detail
+        })
+    }
+
+    fn event_id() -> Uuid {
+        Uuid::try_parse("0193a5a0-1111-7000-8000-00000000e001").expect("fixture id")
+    }
+
+    fn rejected() -> SendError {
+        SendError::Rejected {
+            code: "MessageRejected".into(),
+            source: "rejected".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn sends_one_welcome_email() {
+        let (notifier, sender, _) = notifier();
+
+        let outcome = notifier.handle(envelope()).await.expect("sent");
+
+        assert_eq!(
+            outcome,
+            Outcome::Sent {
+                message_id: "recorded-1".into()
+            }
+        );
+        let sent = sender.sent();
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].to, "ada@example.com");
+        assert!(sent[0].text.contains("Hi Ada,"));
+    }
+
+    #[tokio::test]
+    async fn a_repeated_delivery_is_a_successful_no_op() {
+        let (notifier, sender, _) = notifier();
+        notifier.handle(envelope()).await.expect("sent");
+
+        let outcome = notifier.handle(envelope()).await.expect("no-op");
+
+        assert_eq!(outcome, Outcome::Duplicate);
+        assert_eq!(sender.attempts(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_rejected_email_is_permanent_and_never_retried_against_the_provider() {
+        let (notifier, sender, _) = notifier();
+        sender.fail_next(rejected());
+
+        let first = notifier.handle(envelope()).await.expect_err("rejected");
+        let retry = notifier.handle(envelope()).await.expect_err("fails fast");
+
+        assert!(!first.is_retryable() && !retry.is_retryable());
+        assert_eq!(first.error_type(), "Permanent.EmailRejected");
+        assert_eq!(retry.error_type(), "Permanent.PreviouslyFailed");
+        assert_eq!(sender.attempts(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_transient_failure_releases_the_claim_so_the_retry_sends() {
+        let (notifier, sender, _) = notifier();
+        sender.fail_next(SendError::Transient("503".into()));
+
+        let first = notifier.handle(envelope()).await.expect_err("transient");
+        let retry = notifier.handle(envelope()).await.expect("sent on retry");
+
+        assert!(first.is_retryable());
+        assert!(matches!(retry, Outcome::Sent { .. }));
+        assert_eq!(sender.sent().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_live_claim_makes_a_concurrent_delivery_retryable() {
+        let (notifier, sender, dedup) = notifier();
+        let now = Utc::now();
+        dedup
+            .claim(event_id(), Uuid::nil(), now, now + Duration::from_secs(45))
+            .await
+            .expect("claim");
+
+        let error = notifier.handle(envelope()).await.expect_err("in progress");
+
+        assert_eq!(error.error_type(), "Retryable.InProgress");
+        assert_eq!(sender.attempts(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_crashed_delivery_is_taken_over_after_its_claim_expires() {
+        let (notifier, sender, dedup) = notifier();
+        let crashed_at = Utc::now() - Duration::from_secs(120);
+        dedup
+            .claim(
+                event_id(),
+                Uuid::nil(),
+                crashed_at,
+                crashed_at + Duration::from_secs(45),
+            )
+            .await
+            .expect("claim of the crashed delivery");
+
+        let takeover = notifier.handle(envelope()).await.expect("taken over");
+        let later = notifier.handle(envelope()).await.expect("no-op");
+
+        assert!(matches!(takeover, Outcome::Sent { .. }));
+        assert_eq!(later, Outcome::Duplicate);
+        assert_eq!(sender.sent().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn rejects_events_the_rule_should_never_send() {
+        let (notifier, sender, _) = notifier();
+        let mut wrong_source = envelope();
+        wrong_source["source"] = json!("edtech.billing");
+        let mut wrong_type = envelope();
+        wrong_type["detail-type"] = json!("UserDeleted");
+        let mut newer = envelope();
+        newer["detail"]["metadata"]["eventVersion"] = json!(2);
+
+        for event in [wrong_source, wrong_type, newer] {
+            let error = notifier.handle(event).await.expect_err("unexpected");
+            assert!(!error.is_retryable(), "{error:?}");
+        }
+        assert_eq!(sender.attempts(), 0);
+    }
+
+    #[tokio::test]
+    async fn rejects_malformed_input_as_permanent() {
+        let (notifier, sender, _) = notifier();
+        let mut no_email = envelope();
+        no_email["detail"]["payload"]
+            .as_object_mut()
+            .expect("object")
+            .remove("email");
+        let mut bad_id = envelope();
+        bad_id["detail"]["metadata"]["eventId"] = json!("not-a-uuid");
+
+        for event in [json!({}), json!([1, 2]), json!("text"), no_email, bad_id] {
+            let error = notifier.handle(event).await.expect_err("malformed");
+            assert_eq!(error.error_type(), "Permanent.MalformedEvent");
+        }
+        assert_eq!(sender.attempts(), 0);
+    }
+
+    #[tokio::test]
+    async fn ignores_unknown_fields() {
+        let (notifier, sender, _) = notifier();
+        let mut event = envelope();
+        event["detail"]["payload"]["locale"] = json!("en-GB");
+        event["detail"]["metadata"]["traceparent"] = json!("00-abc");
+        event["replay-name"] = json!("archive-1");
+
+        notifier.handle(event).await.expect("sent");
+
+        assert_eq!(sender.sent().len(), 1);
+    }
+}

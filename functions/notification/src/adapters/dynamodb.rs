@@ -197,3 +197,118 @@ where
 {
     DedupError(Box::new(error))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use aws_sdk_dynamodb::operation::get_item::GetItemOutput;
+    use aws_sdk_dynamodb::operation::put_item::{PutItemError, PutItemOutput};
+    use aws_sdk_dynamodb::types::error::ConditionalCheckFailedException;
+    use aws_smithy_mocks::{mock, Rule};
+    use serde_json::json;
+
+    use super::*;
+    use crate::adapters::memory::RecordingEmailSender;
+    use crate::{DedupPolicy, EmailConfig, Notifier, Outcome};
+
+    fn store(rules: &[&Rule]) -> DynamoDbDedupStore {
+        let config = match rules {
+            [put] => crate::adapters::mock_config!(aws_sdk_dynamodb, put),
+            [put, get] => crate::adapters::mock_config!(aws_sdk_dynamodb, put, get),
+            _ => unreachable!("tests script one or two calls"),
+        };
+        DynamoDbDedupStore::new(Client::from_conf(config), "processed")
+    }
+
+    fn condition_failed() -> Rule {
+        mock!(Client::put_item).then_error(|| {
+            PutItemError::ConditionalCheckFailedException(
+                ConditionalCheckFailedException::builder().build(),
+            )
+        })
+    }
+
+    fn stored(status: &'static str) -> Rule {
+        mock!(Client::get_item).then_output(move || {
+            GetItemOutput::builder()
+                .item(KEY, AttributeValue::S("id".into()))
+                .item("status", AttributeValue::S(status.into()))
+                .build()
+        })
+    }
+
+    fn claim(
+        store: &DynamoDbDedupStore,
+    ) -> impl std::future::Future<Output = Result<Claim, DedupError>> + '_ {
+        let now = Utc::now();
+        store.claim(
+            Uuid::nil(),
+            Uuid::nil(),
+            now,
+            now + chrono::Duration::seconds(45),
+        )
+    }
+
+    #[tokio::test]
+    async fn claims_a_new_id_with_a_conditional_put() {
+        let put = mock!(Client::put_item)
+            .match_requests(|request| {
+                request
+                    .condition_expression()
+                    .is_some_and(|c| c.starts_with("attribute_not_exists(eventId)"))
+                    && request
+                        .item()
+                        .and_then(|item| item.get("status"))
+                        .and_then(|s| s.as_s().ok())
+                        == Some(&IN_PROGRESS.to_owned())
+            })
+            .then_output(|| PutItemOutput::builder().build());
+
+        assert_eq!(
+            claim(&store(&[&put])).await.expect("claimed"),
+            Claim::Acquired
+        );
+    }
+
+    #[tokio::test]
+    async fn reads_the_state_of_an_id_that_cannot_be_claimed() {
+        for (status, expected) in [
+            (COMPLETED, Claim::Completed),
+            (FAILED, Claim::Failed),
+            (IN_PROGRESS, Claim::InProgress),
+        ] {
+            let (put, get) = (condition_failed(), stored(status));
+
+            assert_eq!(claim(&store(&[&put, &get])).await.expect("read"), expected);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_completed_id_sends_nothing() {
+        let (put, get) = (condition_failed(), stored(COMPLETED));
+        let sender = Arc::new(RecordingEmailSender::new());
+        let email = EmailConfig {
+            sender: "hello@example.com".into(),
+            product_name: "Acme".into(),
+        };
+        let notifier = Notifier::new(
+            Arc::clone(&sender),
+            store(&[&put, &get]),
+            email,
+            DedupPolicy::default(),
+        );
+        let detail: serde_json::Value = serde_json::from_str(include_str!(
+            "../../../../shared/tests/fixtures/user-created.detail.json"
+        ))
+        .expect("fixture");
+
+        let outcome = notifier
+            .handle(json!({ "source": shared::SOURCE, "detail-type": shared::DETAIL_TYPE, "detail": detail }))
+            .await
+            .expect("no-op");
+
+        assert_eq!(outcome, Outcome::Duplicate);
+        assert_eq!(sender.attempts(), 0);
+    }
+}

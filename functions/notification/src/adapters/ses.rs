@@ -114,23 +114,158 @@ fn utf8(data: &str) -> Result<Content, SendError> {
 }
 
 fn classify(error: SdkError<SendEmailError, HttpResponse>) -> SendError {
+    // Timeouts, connection failures and unreadable answers: nothing says the call failed
+    // for good.
+    let Some(service_error) = error.as_service_error() else {
+        return SendError::Transient(Box::new(error));
+    };
+
+    if service_error.is_too_many_requests_exception() || service_error.is_limit_exceeded_exception()
+    {
+        return SendError::Throttled(Box::new(error));
+    }
     let server_error = error
         .raw_response()
         .is_some_and(|raw| raw.status().is_server_error());
-    let code = error.code().map(str::to_owned);
-    let service_error = matches!(error, SdkError::ServiceError(_));
+    if server_error
+        || service_error.is_sending_paused_exception()
+        || service_error.is_account_suspended_exception()
+    {
+        return SendError::Transient(Box::new(error));
+    }
 
-    match code.as_deref() {
-        Some("TooManyRequestsException" | "LimitExceededException" | "Throttling") => {
-            SendError::Throttled(Box::new(error))
+    let code = service_error
+        .code()
+        .map_or_else(|| variant_name(service_error), str::to_owned);
+    SendError::Rejected {
+        code,
+        source: Box::new(error),
+    }
+}
+
+fn variant_name(error: &SendEmailError) -> String {
+    let name = match error {
+        SendEmailError::MessageRejected(_) => "MessageRejected",
+        SendEmailError::MailFromDomainNotVerifiedException(_) => {
+            "MailFromDomainNotVerifiedException"
         }
-        Some("SendingPausedException" | "AccountSuspendedException") => {
-            SendError::Transient(Box::new(error))
-        }
-        _ if server_error || !service_error => SendError::Transient(Box::new(error)),
-        _ => SendError::Rejected {
-            code: code.unwrap_or_else(|| "Unknown".into()),
-            source: Box::new(error),
-        },
+        SendEmailError::NotFoundException(_) => "NotFoundException",
+        SendEmailError::BadRequestException(_) => "BadRequestException",
+        _ => "Unknown",
+    };
+    name.to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_sesv2::operation::send_email::SendEmailOutput;
+    use aws_sdk_sesv2::types::error::{MessageRejected, TooManyRequestsException};
+    use aws_smithy_mocks::{mock, Rule};
+    use shared::{Profile, UserCreatedPayload};
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::config::EmailConfig;
+
+    fn sender(rule: &Rule) -> SesEmailSender {
+        let client = Client::from_conf(crate::adapters::mock_config!(aws_sdk_sesv2, rule));
+        let retry = ThrottleRetry {
+            max_attempts: 3,
+            min_delay: Duration::from_millis(1),
+            max_delay: Duration::from_millis(2),
+        };
+        SesEmailSender::new(client, retry)
+    }
+
+    fn email() -> WelcomeEmail {
+        let payload = UserCreatedPayload {
+            user_id: Uuid::nil(),
+            email: "ada@example.com".into(),
+            profile: Profile {
+                first_name: "Ada".into(),
+                last_name: "Lovelace".into(),
+            },
+        };
+        let config = EmailConfig {
+            sender: "hello@example.com".into(),
+            product_name: "Acme".into(),
+        };
+        WelcomeEmail::render(&payload, &config)
+    }
+
+    fn throttled() -> SendEmailError {
+        SendEmailError::TooManyRequestsException(TooManyRequestsException::builder().build())
+    }
+
+    #[tokio::test]
+    async fn retries_throttling_then_sends_once() {
+        let rule = mock!(Client::send_email)
+            .match_requests(|request| {
+                let content = request.content().and_then(|c| c.simple());
+                request.from_email_address() == Some("hello@example.com")
+                    && content.and_then(|m| m.subject()).and_then(|s| s.charset()) == Some(CHARSET)
+                    && content
+                        .and_then(|m| m.body())
+                        .is_some_and(|b| b.text().is_some() && b.html().is_some())
+            })
+            .sequence()
+            .error(throttled)
+            .times(2)
+            .output(|| SendEmailOutput::builder().message_id("ses-1").build())
+            .build();
+
+        let message_id = sender(&rule).send(&email()).await.expect("sent");
+
+        assert_eq!(message_id, "ses-1");
+        assert_eq!(rule.num_calls(), 3);
+    }
+
+    #[tokio::test]
+    async fn gives_up_on_throttling_after_the_attempt_budget() {
+        let rule = mock!(Client::send_email)
+            .sequence()
+            .error(throttled)
+            .times(5)
+            .build();
+
+        let error = sender(&rule)
+            .send(&email())
+            .await
+            .expect_err("still throttled");
+
+        assert!(matches!(error, SendError::Throttled(_)));
+        assert_eq!(rule.num_calls(), 3);
+    }
+
+    #[tokio::test]
+    async fn a_rejected_message_is_permanent_after_one_attempt() {
+        let rule = mock!(Client::send_email).then_error(|| {
+            SendEmailError::MessageRejected(
+                MessageRejected::builder()
+                    .message("Email address is not verified")
+                    .build(),
+            )
+        });
+
+        let error = sender(&rule).send(&email()).await.expect_err("rejected");
+
+        assert!(
+            matches!(&error, SendError::Rejected { code, .. } if code == "MessageRejected"),
+            "{error:?}"
+        );
+        assert_eq!(rule.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_server_error_is_transient_and_left_to_lambda() {
+        let rule = mock!(Client::send_email)
+            .sequence()
+            .http_status(503, None)
+            .build();
+
+        let error = sender(&rule).send(&email()).await.expect_err("unavailable");
+
+        assert!(matches!(error, SendError::Transient(_)), "{error:?}");
+        assert_eq!(rule.num_calls(), 1);
     }
 }

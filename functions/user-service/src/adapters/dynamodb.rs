@@ -382,3 +382,122 @@ fn is_condition_failure<R>(error: &SdkError<TransactWriteItemsError, R>) -> bool
         .iter()
         .any(|reason| reason.code() == Some("ConditionalCheckFailed"))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use aws_sdk_dynamodb::operation::get_item::GetItemOutput;
+    use aws_sdk_dynamodb::types::error::TransactionCanceledException;
+    use aws_sdk_dynamodb::types::CancellationReason;
+    use aws_smithy_mocks::{mock, Rule};
+    use http::StatusCode;
+
+    use super::*;
+    use crate::adapters::memory::{InMemoryIdempotencyStore, RecordingPublisher};
+    use crate::adapters::{mock_config, post_user};
+    use crate::http::router;
+    use crate::{PublishPolicy, UserService};
+
+    const USER_ID: &str = "0193a5a0-0000-7000-8000-000000000001";
+
+    fn cancelled(codes: &'static [&'static str]) -> Rule {
+        mock!(Client::transact_write_items).then_error(move || {
+            let mut cancelled = TransactionCanceledException::builder();
+            for code in codes {
+                cancelled = cancelled
+                    .cancellation_reasons(CancellationReason::builder().code(*code).build());
+            }
+            TransactWriteItemsError::TransactionCanceledException(cancelled.build())
+        })
+    }
+
+    fn existing_user() -> Item {
+        let user = User {
+            id: Uuid::try_parse(USER_ID).expect("id"),
+            email: "ada@example.com".into(),
+            profile: Profile {
+                first_name: "Ada".into(),
+                last_name: "Lovelace".into(),
+            },
+            created_at: Utc::now(),
+            event_id: Uuid::now_v7(),
+            event_published: true,
+            publish_claimed_until: None,
+        };
+        user_item(&user)
+    }
+
+    #[tokio::test]
+    async fn a_failed_uniqueness_condition_is_a_409() {
+        let transaction = cancelled(&["None", "ConditionalCheckFailed"]);
+        let claim = mock!(Client::get_item)
+            .match_requests(|request| {
+                request.key().and_then(|k| k.get(KEY))
+                    == Some(&AttributeValue::S("EMAIL#ada@example.com".into()))
+            })
+            .then_output(|| {
+                GetItemOutput::builder()
+                    .item(KEY, AttributeValue::S("EMAIL#ada@example.com".into()))
+                    .item("userId", AttributeValue::S(USER_ID.into()))
+                    .build()
+            });
+        let user = mock!(Client::get_item).then_output(|| {
+            GetItemOutput::builder()
+                .set_item(Some(existing_user()))
+                .build()
+        });
+        let client = Client::from_conf(mock_config!(aws_sdk_dynamodb, &transaction, &claim, &user));
+        let publisher = Arc::new(RecordingPublisher::new());
+        let service = UserService::new(
+            DynamoDbUserStore::new(client, "users"),
+            Arc::clone(&publisher),
+            InMemoryIdempotencyStore::new(),
+            PublishPolicy::default(),
+        );
+
+        let (status, problem) = post_user(
+            &router(Arc::new(service)),
+            r#"{"email":"ada@example.com","profile":{"firstName":"Ada","lastName":"Lovelace"}}"#,
+        )
+        .await;
+
+        assert_eq!(status, StatusCode::CONFLICT, "{problem}");
+        assert_eq!(problem["type"], "urn:problem-type:user-service:email-taken");
+        assert!(publisher.published().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_cancellation_for_another_reason_is_not_a_conflict() {
+        let transaction = cancelled(&["ThrottlingError", "None"]);
+        let store = DynamoDbUserStore::new(
+            Client::from_conf(mock_config!(aws_sdk_dynamodb, &transaction)),
+            "users",
+        );
+        let now = Utc::now();
+        let user = User::new(
+            crate::domain::NewUser {
+                email: "ada@example.com".into(),
+                profile: Profile {
+                    first_name: "Ada".into(),
+                    last_name: "Lovelace".into(),
+                },
+            },
+            now,
+            now,
+        );
+
+        let error = store.insert(&user).await.expect_err("throttled");
+
+        assert!(matches!(error, StoreError::Unavailable(_)), "{error:?}");
+    }
+
+    #[test]
+    fn a_user_survives_the_round_trip_through_an_item() {
+        let item = existing_user();
+
+        let user = user_from_item(&item).expect("parses");
+
+        assert_eq!(user_item(&user), item);
+    }
+}

@@ -98,6 +98,7 @@ fn classify_call_error(error: SdkError<PutEventsError, HttpResponse>) -> Publish
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
             true
         }
+        SdkError::ServiceError(context) if context.err().is_internal_exception() => true,
         SdkError::ServiceError(context) => {
             let throttled = matches!(
                 context.err().code(),
@@ -112,5 +113,208 @@ fn classify_call_error(error: SdkError<PutEventsError, HttpResponse>) -> Publish
         PublishError::Transient(error)
     } else {
         PublishError::Permanent(error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use aws_sdk_eventbridge::error::ErrorMetadata;
+    use aws_sdk_eventbridge::operation::put_events::PutEventsOutput;
+    use aws_sdk_eventbridge::types::PutEventsResultEntry;
+    use aws_smithy_mocks::{mock, Rule};
+    use http::StatusCode;
+
+    use super::*;
+    use crate::adapters::memory::{InMemoryIdempotencyStore, InMemoryUserStore};
+    use crate::adapters::{mock_config, post_user};
+    use crate::config::PublishPolicy;
+    use crate::http::router;
+    use crate::ports::UserStore;
+    use crate::UserService;
+
+    const ADA: &str =
+        r#"{"email":"ada@example.com","profile":{"firstName":"Ada","lastName":"Lovelace"}}"#;
+
+    /// Event ids of every PutEvents call a rule answered, in order.
+    type Seen = Arc<Mutex<Vec<String>>>;
+
+    fn accepted() -> PutEventsOutput {
+        PutEventsOutput::builder()
+            .failed_entry_count(0)
+            .entries(PutEventsResultEntry::builder().event_id("eb-1").build())
+            .build()
+    }
+
+    fn entry_failed(code: &str) -> PutEventsOutput {
+        PutEventsOutput::builder()
+            .failed_entry_count(1)
+            .entries(
+                PutEventsResultEntry::builder()
+                    .error_code(code)
+                    .error_message("no")
+                    .build(),
+            )
+            .build()
+    }
+
+    fn throttled() -> PutEventsError {
+        PutEventsError::generic(ErrorMetadata::builder().code("ThrottlingException").build())
+    }
+
+    fn recording(
+        seen: &Seen,
+    ) -> impl Fn(&aws_sdk_eventbridge::operation::put_events::PutEventsInput) -> bool {
+        let seen = Arc::clone(seen);
+        move |request| {
+            let entry = &request.entries()[0];
+            let detail: UserCreated = serde_json::from_str(entry.detail().unwrap_or_default())
+                .expect("detail is the contract");
+            let well_formed = entry.source() == Some(shared::SOURCE)
+                && entry.detail_type() == Some(shared::DETAIL_TYPE)
+                && entry.event_bus_name() == Some("users-bus");
+            seen.lock()
+                .expect("lock")
+                .push(detail.metadata.event_id.to_string());
+            well_formed
+        }
+    }
+
+    fn publisher(rule: &Rule) -> EventBridgePublisher {
+        EventBridgePublisher::new(
+            Client::from_conf(mock_config!(aws_sdk_eventbridge, rule)),
+            "users-bus",
+        )
+    }
+
+    fn app(rule: &Rule) -> (axum::Router, Arc<InMemoryUserStore>) {
+        let store = Arc::new(InMemoryUserStore::new());
+        let policy = PublishPolicy {
+            max_attempts: 3,
+            min_delay: Duration::from_millis(1),
+            max_delay: Duration::from_millis(2),
+            max_total_delay: Duration::from_millis(50),
+            claim_duration: Duration::from_secs(15),
+        };
+        let service = UserService::new(
+            Arc::clone(&store),
+            publisher(rule),
+            InMemoryIdempotencyStore::new(),
+            policy,
+        );
+        (router(Arc::new(service)), store)
+    }
+
+    #[tokio::test]
+    async fn a_failed_entry_in_a_200_answer_is_retried_not_reported_as_success() {
+        let seen = Seen::default();
+        let rule = mock!(Client::put_events)
+            .match_requests(recording(&seen))
+            .sequence()
+            .output(|| entry_failed("InternalFailure"))
+            .output(accepted)
+            .build();
+        let (router, _) = app(&rule);
+
+        let (status, _) = post_user(&router, ADA).await;
+
+        assert_eq!(status, StatusCode::CREATED);
+        assert_eq!(rule.num_calls(), 2);
+        let seen = seen.lock().expect("lock");
+        assert_eq!(seen[0], seen[1], "every attempt carries the same event id");
+    }
+
+    #[tokio::test]
+    async fn throttling_twice_then_success_creates_the_user() {
+        let rule = mock!(Client::put_events)
+            .sequence()
+            .error(throttled)
+            .times(2)
+            .output(accepted)
+            .build();
+        let (router, _) = app(&rule);
+
+        let (status, _) = post_user(&router, ADA).await;
+
+        assert_eq!(status, StatusCode::CREATED);
+        assert_eq!(rule.num_calls(), 3);
+    }
+
+    #[tokio::test]
+    async fn persistent_failure_answers_503_and_a_retry_publishes_the_original_event_once() {
+        let seen = Seen::default();
+        let rule = mock!(Client::put_events)
+            .match_requests(recording(&seen))
+            .sequence()
+            .output(|| entry_failed("InternalFailure"))
+            .times(3)
+            .output(accepted)
+            .build();
+        let (router, store) = app(&rule);
+
+        let (status, problem) = post_user(&router, ADA).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{problem}");
+        let pending = store
+            .find_by_email("ada@example.com")
+            .await
+            .expect("store")
+            .expect("kept");
+        assert!(!pending.event_published);
+
+        let (status, user) = post_user(&router, ADA).await;
+        assert_eq!(status, StatusCode::CREATED, "{user}");
+        assert_eq!(user["id"], pending.id.to_string());
+        assert_eq!(store.len(), 1);
+        assert_eq!(
+            rule.num_calls(),
+            4,
+            "three failed attempts, then one publish"
+        );
+        let seen = seen.lock().expect("lock");
+        assert!(
+            seen.iter().all(|id| *id == pending.event_id.to_string()),
+            "{seen:?}"
+        );
+        assert!(
+            store
+                .get(pending.id)
+                .await
+                .expect("store")
+                .expect("user")
+                .event_published
+        );
+    }
+
+    #[tokio::test]
+    async fn classifies_entry_and_call_failures() {
+        let cases: [(Rule, bool); 4] = [
+            (
+                mock!(Client::put_events).then_output(|| entry_failed("MalformedDetail")),
+                false,
+            ),
+            (
+                mock!(Client::put_events).then_output(|| entry_failed("ThrottlingException")),
+                true,
+            ),
+            (mock!(Client::put_events).then_error(throttled), true),
+            (
+                mock!(Client::put_events)
+                    .sequence()
+                    .http_status(500, None)
+                    .build(),
+                true,
+            ),
+        ];
+        let event: UserCreated = serde_json::from_str(include_str!(
+            "../../../../shared/tests/fixtures/user-created.detail.json"
+        ))
+        .expect("fixture");
+
+        for (rule, retryable) in cases {
+            let error = publisher(&rule).publish(&event).await.expect_err("failed");
+            assert_eq!(error.is_retryable(), retryable, "{error:?}");
+        }
     }
 }
