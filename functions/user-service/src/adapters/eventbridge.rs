@@ -272,18 +272,12 @@ mod tests {
             4,
             "three failed attempts, then one publish"
         );
+        let stored = store.get(pending.id).await.expect("store").expect("user");
+        assert!(stored.event_published);
         let seen = seen.lock().expect("lock");
         assert!(
             seen.iter().all(|id| *id == pending.event_id.to_string()),
             "{seen:?}"
-        );
-        assert!(
-            store
-                .get(pending.id)
-                .await
-                .expect("store")
-                .expect("user")
-                .event_published
         );
     }
 
