@@ -19,6 +19,9 @@ use crate::email::WelcomeEmail;
 use crate::error::{redacted, NotificationError};
 use crate::ports::{Claim, DedupStore, EmailSender, SendError};
 
+/// Business counters, as CloudWatch metrics in the product's namespace.
+static METRICS: emf::Metrics = emf::Metrics::new("notification");
+
 /// What a successful delivery did.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "outcome", rename_all = "camelCase")]
@@ -75,6 +78,7 @@ impl<E: EmailSender, D: DedupStore> Notifier<E, D> {
             }
             Err(error) => {
                 tracing::error!(kind = error.kind(), reason = %error, "permanent failure");
+                METRICS.count("PermanentFailures", 1);
             }
             Ok(_) => {}
         }
@@ -100,6 +104,7 @@ impl<E: EmailSender, D: DedupStore> Notifier<E, D> {
             Claim::Acquired => {}
             Claim::Completed => {
                 tracing::info!("duplicate delivery skipped");
+                METRICS.count("DuplicateDeliveriesSkipped", 1);
                 return Ok(Outcome::Duplicate);
             }
             Claim::Failed => return Err(NotificationError::PreviouslyFailed),
@@ -111,6 +116,7 @@ impl<E: EmailSender, D: DedupStore> Notifier<E, D> {
         match self.sender.send(&email).await {
             Ok(message_id) => {
                 tracing::info!(message_id = %message_id, "welcome email sent");
+                METRICS.count("WelcomeEmailsSent", 1);
                 // The email is out; a failure to record it must not fail the invocation, or
                 // Lambda's retry would send a second one once the claim expires.
                 if let Err(error) = self.dedup.complete(event_id, &message_id, expires_at).await {

@@ -20,6 +20,9 @@ use crate::domain::{NewUser, User};
 use crate::error::ApiError;
 use crate::ports::{EventPublisher, IdempotencyStore, PublishError, StoreError, UserStore};
 
+/// Business counters, as CloudWatch metrics in the product's namespace.
+static METRICS: emf::Metrics = emf::Metrics::new("user-service");
+
 /// The user service's use cases over its three ports.
 pub struct UserService<S, P, I> {
     store: S,
@@ -59,6 +62,7 @@ impl<S: UserStore, P: EventPublisher, I: IdempotencyStore> UserService<S, P, I> 
         match self.store.insert(&user).await {
             Ok(()) => {
                 tracing::info!(user_id = %user.id, event_id = %user.event_id, "user created");
+                METRICS.count("UsersCreated", 1);
                 self.publish(user, correlation_id).await
             }
             Err(StoreError::EmailTaken) => {
@@ -88,19 +92,21 @@ impl<S: UserStore, P: EventPublisher, I: IdempotencyStore> UserService<S, P, I> 
         correlation_id: &str,
         now: DateTime<Utc>,
     ) -> Result<User, ApiError> {
-        let Some(existing) = self.store.find_by_email(&request.email).await? else {
+        let existing = self.store.find_by_email(&request.email).await?;
+        let Some(existing) =
+            existing.filter(|user| !user.event_published && user.matches(&request))
+        else {
+            tracing::info!("duplicate email rejected");
+            METRICS.count("DuplicateEmailRejected", 1);
             return Err(ApiError::EmailTaken);
         };
-        if existing.event_published || !existing.matches(&request) {
-            tracing::info!(user_id = %existing.id, "duplicate email rejected");
-            return Err(ApiError::EmailTaken);
-        }
-        if !self
+        let claimed = self
             .store
             .claim_publish(existing.id, now, self.claim_until(now))
-            .await?
-        {
-            tracing::info!(user_id = %existing.id, "create already in progress");
+            .await?;
+        if !claimed {
+            tracing::info!(user_id = %existing.id, "duplicate email rejected, create in flight");
+            METRICS.count("DuplicateEmailRejected", 1);
             return Err(ApiError::EmailTaken);
         }
 
@@ -112,8 +118,12 @@ impl<S: UserStore, P: EventPublisher, I: IdempotencyStore> UserService<S, P, I> 
     async fn publish(&self, mut user: User, correlation_id: &str) -> Result<User, ApiError> {
         let event = user.created_event(correlation_id);
 
-        match self.publish_with_retries(&event).await {
-            Ok(attempts) => {
+        let (result, attempts) = self.publish_with_retries(&event).await;
+        if attempts > 1 {
+            METRICS.count("EventPublishRetries", (attempts - 1) as u64);
+        }
+        match result {
+            Ok(()) => {
                 tracing::info!(user_id = %user.id, event_id = %user.event_id, attempts, "event published");
                 // The event is out; failing to record that only means a later retry of the
                 // same request publishes the same event id again, which consumers de-duplicate.
@@ -125,7 +135,8 @@ impl<S: UserStore, P: EventPublisher, I: IdempotencyStore> UserService<S, P, I> 
                 Ok(user)
             }
             Err(error) => {
-                tracing::error!(user_id = %user.id, event_id = %user.event_id, error = ?error, "event publish failed");
+                tracing::error!(user_id = %user.id, event_id = %user.event_id, attempts, error = ?error, "event publish failed");
+                METRICS.count("EventPublishFailures", 1);
                 if let Err(release) = self.store.release_publish(user.id).await {
                     tracing::warn!(user_id = %user.id, error = ?release, "could not release publish claim");
                 }
@@ -134,8 +145,8 @@ impl<S: UserStore, P: EventPublisher, I: IdempotencyStore> UserService<S, P, I> 
         }
     }
 
-    /// Attempts to publish within the policy's bounds; returns how many attempts it took.
-    async fn publish_with_retries(&self, event: &UserCreated) -> Result<usize, PublishError> {
+    /// Attempts to publish within the policy's bounds; also returns how many attempts it took.
+    async fn publish_with_retries(&self, event: &UserCreated) -> (Result<(), PublishError>, usize) {
         let policy = &self.policy;
         let backoff = ExponentialBuilder::default()
             .with_min_delay(policy.min_delay)
@@ -145,7 +156,7 @@ impl<S: UserStore, P: EventPublisher, I: IdempotencyStore> UserService<S, P, I> 
             .with_jitter();
         let attempts = AtomicUsize::new(0);
 
-        (|| {
+        let result = (|| {
             attempts.fetch_add(1, Ordering::Relaxed);
             self.publisher.publish(event)
         })
@@ -154,9 +165,9 @@ impl<S: UserStore, P: EventPublisher, I: IdempotencyStore> UserService<S, P, I> 
         .notify(|error, delay| {
             tracing::warn!(event_id = %event.metadata.event_id, error = ?error, ?delay, "retrying publish");
         })
-        .await?;
+        .await;
 
-        Ok(attempts.into_inner())
+        (result, attempts.load(Ordering::Relaxed))
     }
 
     fn claim_until(&self, now: DateTime<Utc>) -> DateTime<Utc> {
