@@ -140,7 +140,18 @@ impl InProcessBus {
         &self,
         event: &UserCreated,
     ) -> Result<notification::Outcome, notification::NotificationError> {
-        self.notifier.handle(envelope(event)).await
+        self.handle_envelope(envelope(event)).await
+    }
+
+    /// Hands a raw envelope, well-formed or not, to the notification handler.
+    ///
+    /// # Errors
+    /// The handler's error.
+    pub async fn handle_envelope(
+        &self,
+        envelope: Value,
+    ) -> Result<notification::Outcome, notification::NotificationError> {
+        self.notifier.handle(envelope).await
     }
 }
 

@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use clap::Parser;
-use tracing_subscriber::EnvFilter;
 use user_service::adapters::dynamodb::{DynamoDbIdempotencyStore, DynamoDbUserStore};
 use user_service::adapters::eventbridge::EventBridgePublisher;
 use user_service::{http, Config, PublishPolicy, UserService};
@@ -31,9 +30,9 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
-        .init();
+    // The runtime's subscriber, as in Lambda: AWS_LAMBDA_LOG_FORMAT=JSON gives JSON lines,
+    // AWS_LAMBDA_LOG_LEVEL or RUST_LOG sets the level (info by default).
+    lambda_runtime::tracing::init_default_subscriber();
     let args = Args::parse();
 
     let router = if args.aws {
