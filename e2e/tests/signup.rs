@@ -15,7 +15,8 @@ use serde_json::{json, Value};
 use tower::ServiceExt;
 use user_service::adapters::dynamodb::{DynamoDbIdempotencyStore, DynamoDbUserStore};
 use user_service::adapters::eventbridge::EventBridgePublisher;
-use user_service::http::{lambda_service, router, LambdaService};
+use user_service::http::router;
+use user_service::lambda::{lambda_service, request_from_event, LambdaService};
 use user_service::{PublishPolicy, UserService};
 
 const QUIET: Duration = Duration::from_secs(2);
@@ -59,7 +60,7 @@ async fn call(
     body: Option<&Value>,
 ) -> (StatusCode, Value) {
     let event = http_api_event(method, path, body).to_string();
-    let request = lambda_http::request::from_str(&event).expect("a valid HTTP API event");
+    let request = request_from_event(&event).expect("a valid HTTP API event");
     let response = service.clone().oneshot(request).await.expect("infallible");
     let status = response.status();
     let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)

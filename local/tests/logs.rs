@@ -14,7 +14,8 @@ use tracing_subscriber::fmt::MakeWriter;
 use user_service::adapters::memory::{
     InMemoryIdempotencyStore, InMemoryUserStore, RecordingPublisher,
 };
-use user_service::http::{lambda_service, router};
+use user_service::http::router;
+use user_service::lambda::{lambda_service, request_from_event};
 use user_service::{PublishPolicy, UserService};
 
 const CORRELATION_ID: &str = "signup-4f1c";
@@ -161,7 +162,7 @@ async fn info_logs_are_json_correlated_and_free_of_personal_data() {
             InMemoryIdempotencyStore::new(),
             PublishPolicy::default(),
         );
-        let request = lambda_http::request::from_str(&case["event"].to_string()).expect("event");
+        let request = request_from_event(&case["event"].to_string()).expect("event");
         let _ = lambda_service(router(Arc::new(service)))
             .oneshot(request)
             .await;

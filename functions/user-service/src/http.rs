@@ -26,8 +26,6 @@ use chrono::{Duration, Utc};
 use lambda_http::request::RequestContext;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use tower::util::MapRequest;
-use tower::ServiceExt;
 use tracing::Instrument;
 use uuid::Uuid;
 
@@ -70,52 +68,6 @@ where
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(middleware::from_fn(correlate))
         .with_state(service)
-}
-
-/// The service lambda_http runs: the router behind a step that removes the API Gateway
-/// stage (`/Prod`, `/dev`) that lambda_http keeps at the front of the path.
-pub type LambdaService = MapRequest<Router, fn(lambda_http::Request) -> lambda_http::Request>;
-
-/// Wraps the router for lambda_http.
-pub fn lambda_service(router: Router) -> LambdaService {
-    router.map_request(strip_stage as fn(lambda_http::Request) -> lambda_http::Request)
-}
-
-fn strip_stage(mut request: lambda_http::Request) -> lambda_http::Request {
-    let stage = match request.extensions().get::<RequestContext>() {
-        Some(RequestContext::ApiGatewayV1(context)) => context.stage.clone(),
-        Some(RequestContext::ApiGatewayV2(context)) => context.stage.clone(),
-        _ => None,
-    };
-    let Some(stage) = stage.filter(|stage| stage != "$default") else {
-        return request;
-    };
-
-    let uri = request.uri();
-    let Some(rest) = uri
-        .path()
-        .strip_prefix('/')
-        .and_then(|path| path.strip_prefix(&*stage))
-    else {
-        return request;
-    };
-    if !(rest.is_empty() || rest.starts_with('/')) {
-        return request;
-    }
-    let path = if rest.is_empty() { "/" } else { rest };
-    let path_and_query = match uri.query() {
-        Some(query) => format!("{path}?{query}"),
-        None => path.to_owned(),
-    };
-
-    let mut parts = uri.clone().into_parts();
-    if let Ok(path_and_query) = path_and_query.parse() {
-        parts.path_and_query = Some(path_and_query);
-        if let Ok(uri) = http::Uri::from_parts(parts) {
-            *request.uri_mut() = uri;
-        }
-    }
-    request
 }
 
 async fn correlate(mut request: Request, next: Next) -> Response {
@@ -323,4 +275,388 @@ fn json_response(status: StatusCode, body: &impl Serialize) -> Response {
 fn to_json(body: &impl Serialize) -> String {
     // The API's views hold only strings and ids, which always serialise.
     serde_json::to_string(body).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use serde_json::{json, Value};
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::adapters::memory::{
+        InMemoryIdempotencyStore, InMemoryUserStore, RecordingPublisher,
+    };
+    use crate::PublishPolicy;
+
+    const ADA: &str =
+        r#"{"email":"ada@example.com","profile":{"firstName":"Ada","lastName":"Lovelace"}}"#;
+
+    struct App {
+        router: Router,
+        store: Arc<InMemoryUserStore>,
+        publisher: Arc<RecordingPublisher>,
+    }
+
+    fn app() -> App {
+        let store = Arc::new(InMemoryUserStore::new());
+        let publisher = Arc::new(RecordingPublisher::new());
+        let service = UserService::new(
+            Arc::clone(&store),
+            Arc::clone(&publisher),
+            InMemoryIdempotencyStore::new(),
+            PublishPolicy::default(),
+        );
+        App {
+            router: router(Arc::new(service)),
+            store,
+            publisher,
+        }
+    }
+
+    async fn send(router: &Router, request: http::Request<Body>) -> (StatusCode, HeaderMap, Value) {
+        let response = router.clone().oneshot(request).await.expect("infallible");
+        let (parts, body) = response.into_parts();
+        let bytes = axum::body::to_bytes(body, usize::MAX).await.expect("body");
+        (
+            parts.status,
+            parts.headers,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
+    fn post(content_type: Option<&str>, body: impl Into<Body>) -> http::Request<Body> {
+        let mut request = http::Request::post("/users");
+        if let Some(content_type) = content_type {
+            request = request.header(header::CONTENT_TYPE, content_type);
+        }
+        request.body(body.into()).expect("request")
+    }
+
+    async fn lambda(event: Value) -> (StatusCode, Value) {
+        let App { router, .. } = app();
+        let request = crate::lambda::request_from_event(&event.to_string()).expect("event");
+        let response = crate::lambda::lambda_service(router)
+            .oneshot(request)
+            .await
+            .expect("infallible");
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .expect("body");
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
+    fn rest_v1(method: &str, path: &str, stage: &str, body: Option<&str>) -> Value {
+        json!({
+            "resource": "/users",
+            "path": path,
+            "httpMethod": method,
+            "headers": null,
+            "multiValueHeaders": null,
+            "queryStringParameters": null,
+            "multiValueQueryStringParameters": null,
+            "pathParameters": null,
+            "stageVariables": null,
+            "requestContext": {
+                "accountId": "123456789012",
+                "resourcePath": "/users",
+                "httpMethod": method,
+                "path": format!("/{stage}{path}"),
+                "stage": stage,
+                "requestId": "rest-request-1",
+                "identity": {}
+            },
+            "body": body,
+            "isBase64Encoded": false
+        })
+    }
+
+    #[tokio::test]
+    async fn reads_json_in_any_spelling_and_treats_a_missing_type_as_json() {
+        for content_type in [
+            Some("application/json"),
+            Some("Application/JSON; charset=UTF-8"),
+            Some("application/vnd.acme.user+json"),
+            None,
+        ] {
+            let App { router, .. } = app();
+
+            let (status, _, body) = send(&router, post(content_type, ADA)).await;
+
+            assert_eq!(status, StatusCode::CREATED, "{content_type:?}: {body}");
+        }
+    }
+
+    #[tokio::test]
+    async fn refuses_other_declared_types_with_415() {
+        for content_type in [
+            "text/plain",
+            "text/json",
+            "application/x-www-form-urlencoded",
+            "json",
+            "",
+        ] {
+            let App {
+                router, publisher, ..
+            } = app();
+
+            let (status, headers, _) = send(&router, post(Some(content_type), ADA)).await;
+
+            assert_eq!(
+                status,
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "{content_type:?}"
+            );
+            assert_eq!(headers[header::CONTENT_TYPE], "application/problem+json");
+            assert!(publisher.published().is_empty());
+        }
+    }
+
+    #[tokio::test]
+    async fn caps_the_body_before_parsing() {
+        let App { router, store, .. } = app();
+        let padding = " ".repeat(MAX_BODY_BYTES);
+
+        let (status, _, body) = send(
+            &router,
+            post(Some("application/json"), format!("{ADA}{padding}")),
+        )
+        .await;
+
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+        assert!(store.is_empty());
+    }
+
+    #[tokio::test]
+    async fn deeply_nested_json_is_a_400_not_a_crash() {
+        let App { router, .. } = app();
+        let nested = format!("{}{}", "[".repeat(5000), "]".repeat(5000));
+
+        let (status, _, _) = send(&router, post(Some("application/json"), nested)).await;
+
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+    }
+
+    #[tokio::test]
+    async fn an_empty_body_is_a_400() {
+        let App { router, .. } = app();
+
+        let (status, _, problem) = send(&router, post(Some("application/json"), "")).await;
+
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(
+            problem["type"],
+            "urn:problem-type:user-service:malformed-body"
+        );
+    }
+
+    #[tokio::test]
+    async fn reads_back_a_created_user_and_rejects_bad_ids() {
+        let App { router, .. } = app();
+        let (_, headers, created) = send(&router, post(Some("application/json"), ADA)).await;
+        let location = headers[header::LOCATION]
+            .to_str()
+            .expect("ascii")
+            .to_owned();
+
+        let (status, _, read) = send(
+            &router,
+            http::Request::get(&location)
+                .body(Body::empty())
+                .expect("req"),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(read, created);
+
+        for (path, expected) in [
+            (
+                "/users/01930000-0000-7000-8000-000000000000",
+                StatusCode::NOT_FOUND,
+            ),
+            ("/users/42", StatusCode::BAD_REQUEST),
+            ("/users/%FF%FE", StatusCode::BAD_REQUEST),
+        ] {
+            let (status, headers, _) = send(
+                &router,
+                http::Request::get(path).body(Body::empty()).expect("req"),
+            )
+            .await;
+            assert_eq!(status, expected, "{path}");
+            assert_eq!(headers[header::CONTENT_TYPE], "application/problem+json");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_wrong_method_is_405_with_allow() {
+        let App { router, .. } = app();
+
+        let (status, headers, _) = send(
+            &router,
+            http::Request::put("/users/x")
+                .body(Body::empty())
+                .expect("req"),
+        )
+        .await;
+
+        assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+        assert!(headers[header::ALLOW]
+            .to_str()
+            .expect("ascii")
+            .contains("GET"));
+    }
+
+    #[tokio::test]
+    async fn strips_the_rest_api_stage_and_reads_null_console_fields() {
+        let (status, body) = lambda(rest_v1("POST", "/users", "Prod", Some(ADA))).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+
+        let (status, _) = lambda(rest_v1("GET", "/users/not-a-uuid", "Prod", None)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+
+        let (status, _) = lambda(rest_v1("POST", "/users", "Prod", None)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+    }
+
+    #[tokio::test]
+    async fn leaves_paths_that_only_look_like_a_stage_alone() {
+        let mut event = rest_v1("POST", "/users", "use", Some(ADA));
+        event["requestContext"]["path"] = json!("/users");
+        event["path"] = json!("/users");
+
+        let (status, _) = lambda(event).await;
+
+        assert_eq!(
+            status,
+            StatusCode::CREATED,
+            "the stage 'use' must not eat '/users'"
+        );
+    }
+
+    #[tokio::test]
+    async fn odd_query_strings_never_break_routing() {
+        for (n, query) in [
+            "a=%ZZ",
+            "a=b&&&c==d",
+            "%00=%00",
+            "x=%E2%82",
+            "q=<script>",
+            "=;;",
+            "a b",
+            "é=ü",
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let mut event = rest_v1(
+                "POST",
+                "/users",
+                "$default",
+                Some(&ADA.replace("ada@", &format!("ada{n}@"))),
+            );
+            event["requestContext"]["path"] = json!("/users");
+            let v2 = json!({
+                "version": "2.0",
+                "routeKey": "$default",
+                "rawPath": "/users",
+                "rawQueryString": query,
+                "headers": { "content-type": "application/json" },
+                "requestContext": { "http": { "method": "POST", "path": "/users" }, "stage": "$default" },
+                "body": ADA,
+                "isBase64Encoded": false
+            });
+
+            let (status, body) = lambda(v2).await;
+
+            assert_eq!(status, StatusCode::CREATED, "{query}: {body}");
+        }
+    }
+
+    #[tokio::test]
+    async fn replays_an_idempotent_create_and_refuses_a_reused_key() {
+        let App {
+            router,
+            store,
+            publisher,
+        } = app();
+        let keyed = |body: &str, key: &str| {
+            http::Request::post("/users")
+                .header(header::CONTENT_TYPE, "application/json")
+                .header(IDEMPOTENCY_HEADER, key)
+                .body(Body::from(body.to_owned()))
+                .expect("request")
+        };
+
+        let first = send(&router, keyed(ADA, "key-1")).await;
+        let replay = send(&router, keyed(&ADA.replace("Ada\"", " Ada \""), "key-1")).await;
+        let reused = send(&router, keyed(&ADA.replace("Lovelace", "Byron"), "key-1")).await;
+        let malformed = send(&router, keyed(ADA, "key with spaces")).await;
+
+        assert_eq!(first.0, StatusCode::CREATED);
+        assert_eq!((replay.0, &replay.2), (StatusCode::CREATED, &first.2));
+        assert_eq!(replay.1[header::LOCATION], first.1[header::LOCATION]);
+        assert_eq!(reused.0, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(
+            reused.2["type"],
+            "urn:problem-type:user-service:idempotency-key-reused"
+        );
+        assert_eq!(malformed.0, StatusCode::BAD_REQUEST);
+        assert_eq!(store.len(), 1);
+        assert_eq!(publisher.published().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn uses_a_well_formed_caller_correlation_id_and_replaces_others() {
+        let App {
+            router, publisher, ..
+        } = app();
+        let with_id = |id: &str, email: &str| {
+            http::Request::post("/users")
+                .header(header::CONTENT_TYPE, "application/json")
+                .header(CORRELATION_HEADER, id)
+                .body(Body::from(ADA.replace("ada@", email)))
+                .expect("request")
+        };
+
+        let (_, kept, _) = send(&router, with_id("order-42.retry:1", "a@")).await;
+        let (_, replaced, _) = send(&router, with_id("bad id\twith spaces", "b@")).await;
+        let (_, too_long, _) = send(&router, with_id(&"x".repeat(200), "c@")).await;
+
+        assert_eq!(kept[CORRELATION_HEADER], "order-42.retry:1");
+        assert_ne!(replaced[CORRELATION_HEADER], "bad id\twith spaces");
+        assert_eq!(too_long[CORRELATION_HEADER].len(), 36);
+        let published = publisher.published();
+        assert_eq!(published[0].metadata.correlation_id, "order-42.retry:1");
+        assert_eq!(
+            published[1].metadata.correlation_id,
+            replaced[CORRELATION_HEADER].to_str().expect("ascii")
+        );
+    }
+
+    #[tokio::test]
+    async fn falls_back_to_the_api_gateway_request_id() {
+        let App {
+            router, publisher, ..
+        } = app();
+        let request = crate::lambda::request_from_event(
+            &rest_v1("POST", "/users", "Prod", Some(ADA)).to_string(),
+        )
+        .expect("event");
+
+        let response = crate::lambda::lambda_service(router)
+            .oneshot(request)
+            .await
+            .expect("infallible");
+
+        assert_eq!(response.headers()[CORRELATION_HEADER], "rest-request-1");
+        assert_eq!(
+            publisher.published()[0].metadata.correlation_id,
+            "rest-request-1"
+        );
+    }
 }

@@ -2,7 +2,7 @@
 //! to EventBridge.
 //!
 //! [`http::router`] is the whole API as one axum router. Lambda runs it through lambda_http
-//! ([`http::lambda_service`]); the local stack serves it over plain HTTP. Storage and
+//! ([`lambda::handler`]); the local stack serves it over plain HTTP. Storage and
 //! publishing go through the [`ports`], with adapters in [`adapters`].
 
 pub mod adapters;
@@ -10,6 +10,7 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod http;
+pub mod lambda;
 pub mod ports;
 pub mod service;
 pub mod validation;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use aws_sdk_eventbridge::config::retry::RetryConfig;
 use user_service::adapters::dynamodb::{DynamoDbIdempotencyStore, DynamoDbUserStore};
 use user_service::adapters::eventbridge::EventBridgePublisher;
-use user_service::{http, Config, PublishPolicy, UserService};
+use user_service::{http, lambda, Config, PublishPolicy, UserService};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
@@ -28,5 +28,5 @@ async fn main() -> Result<(), lambda_http::Error> {
         PublishPolicy::default(),
     );
 
-    lambda_http::run(http::lambda_service(http::router(Arc::new(service)))).await
+    lambda_http::lambda_runtime::run(lambda::handler(http::router(Arc::new(service)))).await
 }

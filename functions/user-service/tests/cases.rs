@@ -10,7 +10,8 @@ use tower::ServiceExt;
 use user_service::adapters::memory::{
     InMemoryIdempotencyStore, InMemoryUserStore, RecordingPublisher,
 };
-use user_service::http::{lambda_service, router};
+use user_service::http::router;
+use user_service::lambda::{lambda_service, request_from_event};
 use user_service::{PublishPolicy, UserService};
 
 fn cases() -> Vec<(PathBuf, Value)> {
@@ -43,7 +44,7 @@ async fn every_http_case_gets_its_expected_answer() {
             PublishPolicy::default(),
         );
         let service = lambda_service(router(Arc::new(service)));
-        let request = lambda_http::request::from_str(&case["event"].to_string())
+        let request = request_from_event(&case["event"].to_string())
             .unwrap_or_else(|error| panic!("{name}: lambda_http cannot read the event: {error}"));
 
         let response = service.oneshot(request).await.expect("infallible");
