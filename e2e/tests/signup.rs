@@ -59,7 +59,11 @@ async fn call(
     path: &str,
     body: Option<&Value>,
 ) -> (StatusCode, Value) {
-    let event = http_api_event(method, path, body).to_string();
+    call_with(service, http_api_event(method, path, body)).await
+}
+
+async fn call_with(service: &LambdaService, event: Value) -> (StatusCode, Value) {
+    let event = event.to_string();
     let request = request_from_event(&event).expect("a valid HTTP API event");
     let response = service.clone().oneshot(request).await.expect("infallible");
     let status = response.status();
@@ -291,4 +295,60 @@ async fn stored_user_by_email(
         .expect("get")
         .item
         .expect("user")
+}
+
+#[tokio::test]
+async fn an_idempotency_key_replays_the_first_answer_from_dynamodb() {
+    let (_moto, config, stack) = started("idempotency").await;
+    let service = user_service(&config, &stack);
+    let keyed = |body: &Value| {
+        let mut event = http_api_event("POST", "/users", Some(body));
+        event["headers"]["idempotency-key"] = json!("signup-7d1e");
+        event
+    };
+
+    let (first_status, first) = call_with(&service, keyed(&ada("ada@example.com"))).await;
+    let (replay_status, replay) = call_with(&service, keyed(&ada("ada@example.com"))).await;
+    let (reused_status, reused) = call_with(&service, keyed(&ada("grace@example.com"))).await;
+
+    assert_eq!(first_status, StatusCode::CREATED, "{first}");
+    assert_eq!((replay_status, &replay), (StatusCode::CREATED, &first));
+    assert_eq!(reused_status, StatusCode::UNPROCESSABLE_ENTITY, "{reused}");
+    assert_eq!(stack.delivered(&config, QUIET).await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_delivery_that_crashed_after_its_claim_is_taken_over_after_the_expiry() {
+    let (moto, config, stack) = started("crash").await;
+    let envelope = json!({
+        "version": "0",
+        "id": "crash-1",
+        "detail-type": shared::DETAIL_TYPE,
+        "source": shared::SOURCE,
+        "detail": serde_json::from_str::<Value>(include_str!("../../shared/tests/fixtures/user-created.detail.json")).expect("fixture"),
+    });
+    let event_id = uuid::Uuid::try_parse("0193a5a0-1111-7000-8000-00000000e001").expect("id");
+    let crashed_at = chrono::Utc::now() - chrono::Duration::seconds(120);
+    let dedup = DynamoDbDedupStore::new(
+        aws_sdk_dynamodb::Client::new(&config),
+        &stack.processed_events_table,
+    );
+    let claim = notification::ports::DedupStore::claim(
+        &dedup,
+        event_id,
+        uuid::Uuid::nil(),
+        crashed_at,
+        crashed_at + chrono::Duration::seconds(45),
+    )
+    .await
+    .expect("the crashed delivery's claim");
+    assert_eq!(claim, notification::ports::Claim::Acquired);
+    let notifier = notifier(&config, &stack);
+
+    let takeover = notifier.handle(envelope.clone()).await.expect("taken over");
+    let later = notifier.handle(envelope).await.expect("no-op");
+
+    assert!(matches!(takeover, Outcome::Sent { .. }), "{takeover:?}");
+    assert_eq!(later, Outcome::Duplicate);
+    assert_eq!(moto.sent_emails().await.len(), 1);
 }
