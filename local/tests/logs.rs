@@ -4,7 +4,7 @@
 //! appear anywhere.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -41,25 +41,6 @@ impl<'a> MakeWriter<'a> for Captured {
     fn make_writer(&'a self) -> Self::Writer {
         self.clone()
     }
-}
-
-fn case_files(kind: &str) -> Vec<Value> {
-    let folder = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/cases")
-        .join(kind);
-    let mut paths: Vec<_> = std::fs::read_dir(&folder)
-        .unwrap_or_else(|error| panic!("cannot read {}: {error}", folder.display()))
-        .map(|entry| entry.expect("entry").path())
-        .filter(|path| path.extension().is_some_and(|ext| ext == "json"))
-        .collect();
-    paths.sort();
-    assert!(!paths.is_empty(), "no cases in {}", folder.display());
-    paths
-        .iter()
-        .map(|path| {
-            serde_json::from_str(&std::fs::read_to_string(path).expect("readable")).expect("JSON")
-        })
-        .collect()
 }
 
 /// Every email address and name a request or event body carries.
@@ -154,25 +135,25 @@ async fn info_logs_are_json_correlated_and_free_of_personal_data() {
     wait_for_email(outbox.path()).await;
 
     // Every HTTP case, accepted or rejected.
-    for case in case_files("http") {
-        personal_data(&case["event"], &mut inputs);
+    for case in testkit::cases("http") {
+        personal_data(case.event(), &mut inputs);
         let service = UserService::new(
             InMemoryUserStore::new(),
             RecordingPublisher::new(),
             InMemoryIdempotencyStore::new(),
             PublishPolicy::default(),
         );
-        let request = request_from_event(&case["event"].to_string()).expect("event");
+        let request = request_from_event(&case.event().to_string()).expect("event");
         let _ = lambda_service(router(Arc::new(service)))
             .oneshot(request)
             .await;
     }
 
     // Every EventBridge case, sent or failed.
-    for case in case_files("eventbridge") {
-        personal_data(&case["event"], &mut inputs);
+    for case in testkit::cases("eventbridge") {
+        personal_data(case.event(), &mut inputs);
         let bus = local::InProcessBus::new(outbox.path()).expect("bus");
-        let _ = bus.handle_envelope(case["event"].clone()).await;
+        let _ = bus.handle_envelope(case.event().clone()).await;
     }
 
     let text = String::from_utf8(captured.0.lock().expect("lock").clone()).expect("UTF-8 logs");

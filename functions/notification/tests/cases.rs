@@ -1,34 +1,14 @@
 //! Every EventBridge field case (`../shared/cases/eventbridge/`) through the real handler,
 //! with the outcome the case states.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use notification::adapters::memory::{InMemoryDedupStore, RecordingEmailSender};
 use notification::{DedupPolicy, EmailConfig, Notifier, Outcome};
-use serde_json::Value;
-
-fn cases() -> Vec<(PathBuf, Value)> {
-    let folder =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/cases/eventbridge");
-    let mut cases: Vec<_> = std::fs::read_dir(&folder)
-        .unwrap_or_else(|error| panic!("cannot read {}: {error}", folder.display()))
-        .map(|entry| entry.expect("readable entry").path())
-        .filter(|path| path.extension().is_some_and(|ext| ext == "json"))
-        .map(|path| {
-            let text = std::fs::read_to_string(&path).expect("readable case");
-            let case = serde_json::from_str(&text).expect("case is JSON");
-            (path, case)
-        })
-        .collect();
-    cases.sort_by(|a, b| a.0.cmp(&b.0));
-    assert!(!cases.is_empty(), "no cases in {}", folder.display());
-    cases
-}
 
 #[tokio::test]
 async fn every_eventbridge_case_has_its_stated_outcome() {
-    for (path, case) in cases() {
+    for case in testkit::cases("eventbridge") {
         let sender = Arc::new(RecordingEmailSender::new());
         let email = EmailConfig {
             sender: "hello@example.com".into(),
@@ -40,11 +20,11 @@ async fn every_eventbridge_case_has_its_stated_outcome() {
             email,
             DedupPolicy::default(),
         );
-        let name = path.display();
+        let name = case.name();
 
-        let result = notifier.handle(case["event"].clone()).await;
+        let result = notifier.handle(case.event().clone()).await;
 
-        let expect = &case["expect"];
+        let expect = case.expect();
         match expect["outcome"].as_str() {
             Some("sent") => {
                 assert!(

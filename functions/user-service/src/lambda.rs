@@ -4,11 +4,15 @@
 //! lambda_http 1.3 builds the request URI with `unwrap`/`expect`, so a raw query string
 //! with characters a URI cannot hold (`<`, a space, a quote), a `Host` header that is not a
 //! host, an `X-Forwarded-Proto` that is not a scheme, or a path without its leading slash
-//! would panic inside the runtime and reach the client as a 502. [`repair`] percent-encodes
-//! or drops those parts first, so every event reaches the router. The condition that would
-//! remove it: lambda_http returning an error instead of panicking on such events.
+//! would panic inside the runtime and reach the client as a 502; so would a body flagged
+//! base64 that is not base64 (aws_lambda_events decodes with `expect`). [`repair`]
+//! percent-encodes or drops those parts first, and reads a body wrongly flagged base64 as the
+//! text it is, so every event reaches the router. The condition that would remove it:
+//! lambda_http and aws_lambda_events returning errors instead of panicking on such events.
 
 use axum::Router;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine;
 use http::header::HOST;
 use http::{HeaderMap, HeaderName};
 use lambda_http::request::{LambdaRequest, RequestContext};
@@ -77,6 +81,7 @@ pub fn repair(mut event: LambdaRequest) -> LambdaRequest {
     match &mut event {
         LambdaRequest::ApiGatewayV1(request) => {
             repair_headers(&mut request.headers);
+            repair_base64_flag(&mut request.is_base64_encoded, request.body.as_deref());
             repair_path(&mut request.path);
             request
                 .request_context
@@ -85,6 +90,7 @@ pub fn repair(mut event: LambdaRequest) -> LambdaRequest {
         }
         LambdaRequest::ApiGatewayV2(request) => {
             repair_headers(&mut request.headers);
+            repair_base64_flag(&mut request.is_base64_encoded, request.body.as_deref());
             repair_path(&mut request.raw_path);
             if let Some(query) = &mut request.raw_query_string {
                 *query = percent_encoding::utf8_percent_encode(query, QUERY_UNSAFE).to_string();
@@ -96,6 +102,7 @@ pub fn repair(mut event: LambdaRequest) -> LambdaRequest {
         }
         LambdaRequest::Alb(request) => {
             repair_headers(&mut request.headers);
+            repair_base64_flag(&mut request.is_base64_encoded, request.body.as_deref());
             repair_path(&mut request.path);
         }
         _ => {}
@@ -115,6 +122,12 @@ fn repair_headers(headers: &mut HeaderMap) {
         .is_none_or(|proto| matches!(proto.to_str(), Ok("http" | "https")));
     if !scheme_usable {
         headers.remove(&FORWARDED_PROTO);
+    }
+}
+
+fn repair_base64_flag(is_base64_encoded: &mut bool, body: Option<&str>) {
+    if *is_base64_encoded && body.is_some_and(|body| BASE64.decode(body).is_err()) {
+        *is_base64_encoded = false;
     }
 }
 
@@ -206,6 +219,11 @@ mod tests {
             http_api(json!({}), "users", ""),
             http_api(json!({}), ":99999", ""),
         ];
+        let mut bad_base64: Value =
+            serde_json::from_str(&http_api(json!({}), "/users", "")).expect("json");
+        bad_base64["body"] = json!("{not base64}");
+        bad_base64["isBase64Encoded"] = json!(true);
+        let events = events.into_iter().chain([bad_base64.to_string()]);
 
         for event in events {
             let request = request_from_event(&event).expect("readable");

@@ -2,7 +2,6 @@
 //! each with a fresh store: the status it expects, a problem+json body naming each field
 //! it lists, and nothing published when the request is rejected.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -14,27 +13,10 @@ use user_service::http::router;
 use user_service::lambda::{lambda_service, request_from_event};
 use user_service::{PublishPolicy, UserService};
 
-fn cases() -> Vec<(PathBuf, Value)> {
-    let folder = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/cases/http");
-    let mut cases: Vec<_> = std::fs::read_dir(&folder)
-        .unwrap_or_else(|error| panic!("cannot read {}: {error}", folder.display()))
-        .map(|entry| entry.expect("readable entry").path())
-        .filter(|path| path.extension().is_some_and(|ext| ext == "json"))
-        .map(|path| {
-            let case = serde_json::from_str(&std::fs::read_to_string(&path).expect("readable"))
-                .expect("case is JSON");
-            (path, case)
-        })
-        .collect();
-    cases.sort_by(|a, b| a.0.cmp(&b.0));
-    assert!(!cases.is_empty(), "no cases in {}", folder.display());
-    cases
-}
-
 #[tokio::test]
 async fn every_http_case_gets_its_expected_answer() {
-    for (path, case) in cases() {
-        let name = path.display();
+    for case in testkit::cases("http") {
+        let name = case.name();
         let publisher = Arc::new(RecordingPublisher::new());
         let store = Arc::new(InMemoryUserStore::new());
         let service = UserService::new(
@@ -44,7 +26,7 @@ async fn every_http_case_gets_its_expected_answer() {
             PublishPolicy::default(),
         );
         let service = lambda_service(router(Arc::new(service)));
-        let request = request_from_event(&case["event"].to_string())
+        let request = request_from_event(&case.event().to_string())
             .unwrap_or_else(|error| panic!("{name}: lambda_http cannot read the event: {error}"));
 
         let response = service.oneshot(request).await.expect("infallible");
@@ -55,7 +37,7 @@ async fn every_http_case_gets_its_expected_answer() {
             .await
             .expect("body");
         let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-        let expected: Vec<u64> = case["expect"]["status"]
+        let expected: Vec<u64> = case.expect()["status"]
             .as_array()
             .expect("status list")
             .iter()
@@ -85,7 +67,7 @@ async fn every_http_case_gets_its_expected_answer() {
         } else {
             assert_eq!(publisher.published().len(), 1, "{name}");
         }
-        for field in case["expect"]["fields"].as_array().into_iter().flatten() {
+        for field in case.expect()["fields"].as_array().into_iter().flatten() {
             let named = body["errors"]
                 .as_array()
                 .into_iter()

@@ -214,8 +214,8 @@ mod tests {
 
     fn store(rules: &[&Rule]) -> DynamoDbDedupStore {
         let config = match rules {
-            [put] => crate::adapters::mock_config!(aws_sdk_dynamodb, put),
-            [put, get] => crate::adapters::mock_config!(aws_sdk_dynamodb, put, get),
+            [put] => testkit::mock_config!(aws_sdk_dynamodb, put),
+            [put, get] => testkit::mock_config!(aws_sdk_dynamodb, put, get),
             _ => unreachable!("tests script one or two calls"),
         };
         DynamoDbDedupStore::new(Client::from_conf(config), "processed")

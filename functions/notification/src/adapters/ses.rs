@@ -168,7 +168,7 @@ mod tests {
     use crate::config::EmailConfig;
 
     fn sender(rule: &Rule) -> SesEmailSender {
-        let client = Client::from_conf(crate::adapters::mock_config!(aws_sdk_sesv2, rule));
+        let client = Client::from_conf(testkit::mock_config!(aws_sdk_sesv2, rule));
         let retry = ThrottleRetry {
             max_attempts: 3,
             min_delay: Duration::from_millis(1),

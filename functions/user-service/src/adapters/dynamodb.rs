@@ -395,9 +395,10 @@ mod tests {
 
     use super::*;
     use crate::adapters::memory::{InMemoryIdempotencyStore, RecordingPublisher};
-    use crate::adapters::{mock_config, post_user};
+    use crate::adapters::post_user;
     use crate::http::router;
     use crate::{PublishPolicy, UserService};
+    use testkit::mock_config;
 
     const USER_ID: &str = "0193a5a0-0000-7000-8000-000000000001";
 

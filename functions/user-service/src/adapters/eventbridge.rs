@@ -129,11 +129,12 @@ mod tests {
 
     use super::*;
     use crate::adapters::memory::{InMemoryIdempotencyStore, InMemoryUserStore};
-    use crate::adapters::{mock_config, post_user};
+    use crate::adapters::post_user;
     use crate::config::PublishPolicy;
     use crate::http::router;
     use crate::ports::UserStore;
     use crate::UserService;
+    use testkit::mock_config;
 
     const ADA: &str =
         r#"{"email":"ada@example.com","profile":{"firstName":"Ada","lastName":"Lovelace"}}"#;

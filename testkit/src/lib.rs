@@ -1,0 +1,89 @@
+//! Test helpers shared by the workspace's test suites: the field cases that live beside the
+//! repository, and SDK client configuration answered by aws-smithy-mocks rules.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+#[doc(hidden)]
+pub use aws_smithy_mocks;
+
+/// One field case: the file it came from and its JSON (`about`, `expect`, `event`, ...).
+#[derive(Clone, Debug)]
+pub struct Case {
+    /// Where the case was read from, for failure messages.
+    pub path: PathBuf,
+    /// The whole case.
+    pub json: Value,
+}
+
+impl Case {
+    /// The Lambda event the case delivers.
+    pub fn event(&self) -> &Value {
+        &self.json["event"]
+    }
+
+    /// What the case expects.
+    pub fn expect(&self) -> &Value {
+        &self.json["expect"]
+    }
+
+    /// The file name, for failure messages.
+    pub fn name(&self) -> String {
+        self.path.display().to_string()
+    }
+}
+
+/// The folder of field cases of one kind (`http`, `eventbridge`): `shared/cases/<kind>`
+/// beside the repository.
+pub fn cases_dir(kind: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/cases")
+        .join(kind)
+}
+
+/// Every case of one kind, sorted by file name.
+///
+/// # Panics
+/// When the folder is missing, empty or holds a file that is not JSON: the suites that use
+/// the cases must fail rather than pass on nothing.
+pub fn cases(kind: &str) -> Vec<Case> {
+    let folder = cases_dir(kind);
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(&folder)
+        .unwrap_or_else(|error| panic!("cannot read {}: {error}", folder.display()))
+        .map(|entry| entry.expect("a readable folder entry").path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "json"))
+        .collect();
+    paths.sort();
+    assert!(!paths.is_empty(), "no cases in {}", folder.display());
+
+    paths
+        .into_iter()
+        .map(|path| {
+            let text = std::fs::read_to_string(&path).expect("a readable case");
+            let json = serde_json::from_str(&text)
+                .unwrap_or_else(|error| panic!("{} is not JSON: {error}", path.display()));
+            Case { path, json }
+        })
+        .collect()
+}
+
+/// SDK client configuration whose calls are answered, in order, by aws-smithy-mocks rules:
+/// `mock_config!(aws_sdk_sesv2, &rule_a, &rule_b)`. The SDK's own retries are off, so a
+/// test sees every attempt its code makes.
+#[macro_export]
+macro_rules! mock_config {
+    ($sdk:ident, $($rule:expr),+ $(,)?) => {{
+        let interceptor = $crate::aws_smithy_mocks::MockResponseInterceptor::new()
+            .rule_mode($crate::aws_smithy_mocks::RuleMode::Sequential)
+            $(.with_rule($rule))+;
+        $sdk::Config::builder()
+            .behavior_version($sdk::config::BehaviorVersion::latest())
+            .region($sdk::config::Region::new("us-east-1"))
+            .credentials_provider($sdk::config::Credentials::new("test", "test", None, None, "mock"))
+            .http_client($crate::aws_smithy_mocks::create_mock_http_client())
+            .retry_config($sdk::config::retry::RetryConfig::disabled())
+            .interceptor(interceptor)
+            .build()
+    }};
+}
