@@ -144,9 +144,9 @@ impl<E: EmailSender, D: DedupStore> Notifier<E, D> {
 ///
 /// # Errors
 /// [`NotificationError::Malformed`] when the input is not an envelope or the detail is
-/// missing a required field, [`NotificationError::Unexpected`] for another source, detail
-/// type.
-/// [`NotificationError::UnsupportedVersion`] for an `eventVersion` this code does not know. Unknown fields are ignored.
+/// missing a required field, [`NotificationError::Unexpected`] for another source or detail
+/// type, and [`NotificationError::UnsupportedVersion`] for an `eventVersion` this code does
+/// not know. Unknown fields are ignored.
 pub fn parse(event: Value) -> Result<UserCreated, NotificationError> {
     let envelope: EventBridgeEvent<Value> =
         serde_json::from_value(event).map_err(|e| NotificationError::Malformed(redacted(&e)))?;
