@@ -90,6 +90,8 @@ impl Moto {
             .credentials_provider(aws_sdk_dynamodb::config::SharedCredentialsProvider::new(
                 aws_sdk_dynamodb::config::Credentials::new("testing", "testing", None, None, "e2e"),
             ))
+            // moto speaks plain HTTP on loopback.
+            .http_client(aws_smithy_http_client::Builder::new().build_http())
             .build()
     }
 

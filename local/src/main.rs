@@ -5,9 +5,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use clap::Parser;
-use user_service::adapters::dynamodb::{DynamoDbIdempotencyStore, DynamoDbUserStore};
-use user_service::adapters::eventbridge::EventBridgePublisher;
-use user_service::{http, Config, PublishPolicy, UserService};
+use user_service::adapters::{aws_service, load_sdk_config};
+use user_service::{http, Config};
 
 /// Runs the user service and the notification function together on this machine.
 #[derive(Debug, Parser)]
@@ -51,16 +50,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
 async fn aws_router() -> Result<axum::Router, Box<dyn std::error::Error>> {
     let config = Config::from_env()?;
-    let sdk_config = aws_config::load_from_env().await;
-    let dynamodb = aws_sdk_dynamodb::Client::new(&sdk_config);
-    let eventbridge = aws_sdk_eventbridge::Client::new(&sdk_config);
-
-    let service = UserService::new(
-        DynamoDbUserStore::new(dynamodb.clone(), &config.users_table),
-        EventBridgePublisher::new(eventbridge, &config.event_bus_name),
-        DynamoDbIdempotencyStore::new(dynamodb, &config.users_table),
-        PublishPolicy::default(),
-    );
+    let sdk_config = load_sdk_config().await;
+    let service = aws_service(&sdk_config, &config);
     Ok(http::router(Arc::new(service)))
 }
 

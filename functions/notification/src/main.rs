@@ -5,6 +5,7 @@ use std::sync::Arc;
 use aws_sdk_sesv2::config::retry::RetryConfig;
 use lambda_runtime::{service_fn, LambdaEvent};
 use notification::adapters::dynamodb::DynamoDbDedupStore;
+use notification::adapters::load_sdk_config;
 use notification::adapters::ses::{SesEmailSender, ThrottleRetry};
 use notification::{Config, DedupPolicy, Notifier};
 use serde_json::Value;
@@ -14,7 +15,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let config = Config::from_env()?;
 
-    let sdk_config = aws_config::load_from_env().await;
+    let sdk_config = load_sdk_config().await;
     // Throttling retries are the adapter's (ThrottleRetry), so the SDK's are off for SES.
     let ses = aws_sdk_sesv2::Client::from_conf(
         aws_sdk_sesv2::config::Builder::from(&sdk_config)
