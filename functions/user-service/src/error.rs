@@ -38,10 +38,10 @@ pub enum ApiError {
     /// The body is JSON but its fields are wrong; every failing field is listed.
     #[error("the request has invalid fields")]
     Validation(Vec<FieldError>),
-    /// The body is not a JSON object.
-    #[error("the request body is not a JSON object: {reason}")]
+    /// The body cannot be read as one JSON object.
+    #[error("{reason}")]
     MalformedBody {
-        /// Why the body could not be read, safe to show to the client.
+        /// Why the body could not be read, as a sentence safe to show to the client.
         reason: String,
     },
     /// The body is not declared as JSON.
@@ -69,7 +69,7 @@ pub enum ApiError {
     #[error("a user with this email address already exists")]
     EmailTaken,
     /// The `Idempotency-Key` header is malformed.
-    #[error("the Idempotency-Key header is malformed")]
+    #[error("the Idempotency-Key header must be 1 to 255 visible ASCII characters")]
     InvalidIdempotencyKey,
     /// The `Idempotency-Key` was used before with a different body.
     #[error("the Idempotency-Key was already used with a different request body")]
@@ -152,7 +152,8 @@ impl ApiError {
     fn detail(&self) -> String {
         match self {
             Self::UnsupportedMediaType => {
-                "Send the body as application/json (or an application/*+json type).".to_owned()
+                "Send the body as application/json (or an application/*+json type), in UTF-8."
+                    .to_owned()
             }
             Self::EventPending(_) => format!(
                 "The user is stored but its welcome flow has not started yet. Retry the same \

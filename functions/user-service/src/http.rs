@@ -3,11 +3,10 @@
 //!
 //! - `POST /users` creates a user; `GET /users/{id}` reads one.
 //! - A body is JSON when its content type is `application/json` or `application/*+json`,
-//!   with any parameters and in any case. A request with no content type at all is read as
-//!   JSON too, since API Gateway test consoles and many scripts send none; any other
-//!   declared type is 415.
-//! - Bodies over [`MAX_BODY_BYTES`] are 413 before any parsing. JSON nesting is bounded by
-//!   serde_json's recursion limit (128), beyond which the body is 400.
+//!   in any case, with any parameters but a charset other than UTF-8. A request with no
+//!   content type at all is read as JSON too, since API Gateway test consoles and many
+//!   scripts send none; any other declared type is 415. The body is read by [`body::parse`].
+//! - Bodies over [`MAX_BODY_BYTES`] are 413 before any parsing.
 //! - Every error is `application/problem+json` (see [`crate::error`]).
 //! - Every response carries `x-correlation-id`: the caller's, when well-formed, otherwise
 //!   the API Gateway request id, otherwise a new id.
@@ -29,6 +28,7 @@ use sha2::{Digest, Sha256};
 use tracing::Instrument;
 use uuid::Uuid;
 
+use crate::body;
 use crate::domain::{NewUser, User, UserView};
 use crate::error::ApiError;
 use crate::ports::{EventPublisher, IdempotencyStore, StoredResponse, UserStore};
@@ -118,24 +118,16 @@ where
     P: EventPublisher,
     I: IdempotencyStore,
 {
-    let idempotency_key = idempotency_key(&headers)?;
     if !is_json(&headers) {
         return Err(ApiError::UnsupportedMediaType);
     }
+    let idempotency_key = idempotency_key(&headers)?;
     let body = axum::body::to_bytes(body, MAX_BODY_BYTES)
         .await
         .map_err(|_| ApiError::PayloadTooLarge {
             limit: MAX_BODY_BYTES,
         })?;
-    if body.is_empty() {
-        return Err(ApiError::MalformedBody {
-            reason: "the body is empty".into(),
-        });
-    }
-    let json = serde_json::from_slice(&body).map_err(|error| ApiError::MalformedBody {
-        reason: error.to_string(),
-    })?;
-    let request = validation::new_user(&json)?;
+    let request = validation::new_user(&body::parse(&body)?)?;
 
     let Some(key) = idempotency_key else {
         return service
@@ -183,10 +175,21 @@ where
     let Ok(Path(id)) = id else {
         return Err(ApiError::InvalidUserId);
     };
-    let id = Uuid::try_parse(&id).map_err(|_| ApiError::InvalidUserId)?;
+    let id = canonical_user_id(&id).ok_or(ApiError::InvalidUserId)?;
 
     let user = service.get(id).await?;
     Ok(json_response(StatusCode::OK, &UserView::from(&user)))
+}
+
+/// A user id in the one spelling the API hands out: hyphenated, as in `Location` (any case).
+/// uuid also reads braced, `urn:uuid:` and unhyphenated forms; accepting those would give one
+/// user several URLs.
+fn canonical_user_id(raw: &str) -> Option<Uuid> {
+    let id = Uuid::try_parse(raw).ok()?;
+    id.hyphenated()
+        .to_string()
+        .eq_ignore_ascii_case(raw)
+        .then_some(id)
 }
 
 fn idempotency_key(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
@@ -204,24 +207,25 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
         .ok_or(ApiError::InvalidIdempotencyKey)
 }
 
-/// Whether the declared content type is JSON; no content type at all counts as JSON.
+/// Whether the declared content type is JSON in UTF-8, the only encoding JSON may travel
+/// in (RFC 8259); no content type at all counts as JSON.
 fn is_json(headers: &HeaderMap) -> bool {
     let Some(value) = headers.get(header::CONTENT_TYPE) else {
         return true;
     };
-    let Ok(value) = value.to_str() else {
+    let Some(mime) = value
+        .to_str()
+        .ok()
+        .and_then(|value| value.parse::<mime::Mime>().ok())
+    else {
         return false;
     };
-    let essence = value
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase();
-    match essence.split_once('/') {
-        Some(("application", subtype)) => subtype == "json" || subtype.ends_with("+json"),
-        _ => false,
-    }
+    let json = mime.type_() == mime::APPLICATION
+        && (mime.subtype() == mime::JSON || mime.suffix() == Some(mime::JSON));
+    let utf8 = mime
+        .get_param(mime::CHARSET)
+        .is_none_or(|charset| charset == mime::UTF_8);
+    json && utf8
 }
 
 fn fingerprint(request: &NewUser) -> String {
@@ -418,6 +422,57 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn refuses_json_in_another_charset_with_415() {
+        for content_type in [
+            "application/json; charset=iso-8859-1",
+            "application/json; charset=utf-16",
+        ] {
+            let App { router, .. } = app();
+
+            let (status, _, _) = send(&router, post(Some(content_type), ADA)).await;
+
+            assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{content_type}");
+        }
+    }
+
+    #[tokio::test]
+    async fn checks_the_content_type_before_the_idempotency_key() {
+        let App { router, .. } = app();
+        let request = http::Request::post("/users")
+            .header(header::CONTENT_TYPE, "text/plain")
+            .header(IDEMPOTENCY_HEADER, "not a key")
+            .body(Body::from(ADA))
+            .expect("request");
+
+        let (status, _, _) = send(&router, request).await;
+
+        assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    }
+
+    #[tokio::test]
+    async fn a_repeated_key_is_a_400_that_creates_nothing() {
+        let App {
+            router,
+            store,
+            publisher,
+        } = app();
+        let body = r#"{"email":"ada@example.com","email":"eve@example.com",
+            "profile":{"firstName":"Ada","lastName":"Lovelace"}}"#;
+
+        let (status, _, problem) = send(&router, post(Some("application/json"), body)).await;
+
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(
+            problem["detail"]
+                .as_str()
+                .is_some_and(|detail| detail.contains(r#"repeats the key "email""#)),
+            "{problem}"
+        );
+        assert!(store.is_empty());
+        assert!(publisher.published().is_empty());
+    }
+
+    #[tokio::test]
     async fn caps_the_body_before_parsing() {
         let App { router, store, .. } = app();
         let padding = " ".repeat(MAX_BODY_BYTES);
@@ -473,6 +528,24 @@ mod tests {
         .await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(read, created);
+        let id = location.trim_start_matches("/users/");
+        // One user, one URL: other spellings uuid would also read are not ids here.
+        for (path, expected) in [
+            (
+                format!("/users/{}", id.to_ascii_uppercase()),
+                StatusCode::OK,
+            ),
+            (
+                format!("/users/{}", id.replace('-', "")),
+                StatusCode::BAD_REQUEST,
+            ),
+            (format!("/users/%7B{id}%7D"), StatusCode::BAD_REQUEST),
+            (format!("/users/urn:uuid:{id}"), StatusCode::BAD_REQUEST),
+        ] {
+            let request = http::Request::get(&path).body(Body::empty()).expect("req");
+            let (status, _, _) = send(&router, request).await;
+            assert_eq!(status, expected, "{path}");
+        }
 
         for (path, expected) in [
             (

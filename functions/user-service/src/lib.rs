@@ -6,6 +6,7 @@
 //! publishing go through the [`ports`], with adapters in [`adapters`].
 
 pub mod adapters;
+pub mod body;
 pub mod config;
 pub mod domain;
 pub mod error;

@@ -5,8 +5,10 @@
 //!   in its punycode `xn--` form); no quoted local part, no domain literal, no display name;
 //!   a domain of at least two labels with no trailing dot; at most 254 characters, 64 before
 //!   the `@`. Syntax is checked by the `email_address` crate, the SES limits here.
-//! - `profile.firstName`, `profile.lastName`: trimmed, 1 to 100 characters of any script,
-//!   no control characters and no line or paragraph separators.
+//! - `profile.firstName`, `profile.lastName`: trimmed, 1 to 100 characters of any script
+//!   with at least one letter or digit; no control characters, no line or paragraph
+//!   separators, and no invisible characters that could disguise a name (text-direction
+//!   controls, zero-width space, byte-order mark).
 //! - Fields the API does not know are rejected, so a typo never passes silently.
 //!
 //! Fields are named in dot notation (`profile.firstName`).
@@ -27,6 +29,9 @@ pub const MAX_EMAIL_LEN: usize = 254;
 /// Longest accepted local part (before the `@`), in bytes.
 pub const MAX_LOCAL_PART_LEN: usize = 64;
 
+/// Longest accepted label of the domain (DNS limit), in bytes.
+const MAX_DOMAIN_LABEL_LEN: usize = 63;
+
 /// Validates a parsed body.
 ///
 /// # Errors
@@ -35,7 +40,7 @@ pub const MAX_LOCAL_PART_LEN: usize = 64;
 pub fn new_user(body: &Value) -> Result<NewUser, ApiError> {
     let Value::Object(fields) = body else {
         return Err(ApiError::MalformedBody {
-            reason: "expected a JSON object".into(),
+            reason: "the request body must be a JSON object".into(),
         });
     };
     let mut errors = Vec::new();
@@ -124,17 +129,29 @@ pub fn normalise_email(raw: &str) -> Result<String, &'static str> {
     if email.len() > MAX_EMAIL_LEN {
         return Err("must be at most 254 characters");
     }
+    if email.contains(['<', '>']) {
+        return Err("must be the bare address, like name@example.com, without a display name");
+    }
     let Some((local, domain)) = email.rsplit_once('@') else {
         return Err("must be an address like name@example.com");
     };
     if local.starts_with('"') {
         return Err("must not have a quoted local part");
     }
+    if email.contains(|c: char| c.is_ascii_whitespace()) {
+        return Err("must not contain spaces or line breaks");
+    }
     if local.len() > MAX_LOCAL_PART_LEN {
         return Err("must have at most 64 characters before the @");
     }
     if domain.ends_with('.') {
         return Err("must not end with a dot");
+    }
+    if domain
+        .split('.')
+        .any(|label| label.len() > MAX_DOMAIN_LABEL_LEN)
+    {
+        return Err("must not have a part of the domain longer than 63 characters");
     }
     if !domain.split('.').all(is_dns_label) {
         return Err("must have a domain of letters, digits and hyphens");
@@ -153,7 +170,7 @@ pub fn normalise_email(raw: &str) -> Result<String, &'static str> {
 }
 
 fn is_dns_label(label: &str) -> bool {
-    (1..=63).contains(&label.len())
+    (1..=MAX_DOMAIN_LABEL_LEN).contains(&label.len())
         && label
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-')
@@ -180,8 +197,32 @@ pub fn normalise_name(raw: &str) -> Result<String, &'static str> {
     {
         return Err("must not contain control characters or line breaks");
     }
+    if name.chars().any(is_hidden_format) {
+        return Err("must not contain invisible or text-direction characters");
+    }
+    if !name.chars().any(char::is_alphanumeric) {
+        return Err("must contain a letter");
+    }
 
     Ok(name.to_owned())
+}
+
+/// Invisible characters that no name needs and that can disguise one: text-direction
+/// overrides, embeddings, isolates and marks (the "Trojan Source" characters), zero-width
+/// space, word joiner and byte-order mark. Zero-width (non-)joiners stay allowed: Persian
+/// and Indic names need them.
+fn is_hidden_format(c: char) -> bool {
+    matches!(
+        c,
+        '\u{061C}'
+            | '\u{200B}'
+            | '\u{200E}'
+            | '\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'
+            | '\u{2066}'..='\u{2069}'
+            | '\u{FEFF}'
+    )
 }
 
 #[cfg(test)]
@@ -322,6 +363,43 @@ mod tests {
         ] {
             assert!(normalise_name(name).is_err(), "{name:?} should be rejected");
         }
+    }
+
+    #[test]
+    fn rejects_names_that_are_invisible_or_reorder_text() {
+        for name in [
+            "\u{200b}",
+            "\u{200d}\u{200d}",
+            "\u{feff}Ada",
+            "\u{202e}adA",
+            "A\u{2066}da",
+            "--",
+        ] {
+            assert!(normalise_name(name).is_err(), "{name:?} should be rejected");
+        }
+    }
+
+    #[test]
+    fn keeps_the_joiners_that_scripts_need() {
+        let persian = "\u{0645}\u{06cc}\u{200c}\u{0631}\u{0636}\u{0627}";
+
+        assert_eq!(normalise_name(persian), Ok(persian.to_owned()));
+    }
+
+    #[test]
+    fn says_why_an_address_with_a_display_name_or_long_label_fails() {
+        assert_eq!(
+            normalise_email("Ada <ada@example.com>"),
+            Err("must be the bare address, like name@example.com, without a display name")
+        );
+        assert_eq!(
+            normalise_email(&format!("ada@{}.com", "a".repeat(64))),
+            Err("must not have a part of the domain longer than 63 characters")
+        );
+        assert_eq!(
+            normalise_email("ada lovelace@example.com"),
+            Err("must not contain spaces or line breaks")
+        );
     }
 
     #[test]
