@@ -35,11 +35,23 @@ impl Case {
 }
 
 /// The folder of field cases of one kind (`http`, `eventbridge`): `shared/cases/<kind>`
-/// beside the repository.
+/// beside the repository where that folder exists (the maintained originals), otherwise the
+/// copy in `tests/cases/<kind>`, so that a checkout on its own runs them too.
 pub fn cases_dir(kind: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/cases")
-        .join(kind)
+    let beside = repository().join("../shared/cases").join(kind);
+    if beside.is_dir() {
+        beside
+    } else {
+        copy_dir(kind)
+    }
+}
+
+fn repository() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn copy_dir(kind: &str) -> PathBuf {
+    repository().join("tests/cases").join(kind)
 }
 
 /// Every case of one kind, sorted by file name.
@@ -66,6 +78,42 @@ pub fn cases(kind: &str) -> Vec<Case> {
             Case { path, json }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The copy in `tests/cases` must not drift from the originals where both are present.
+    #[test]
+    fn the_copied_cases_match_the_originals() {
+        for kind in ["http", "eventbridge"] {
+            let copy = read_all(&copy_dir(kind));
+            assert!(!copy.is_empty(), "no copied {kind} cases");
+            let originals = cases_dir(kind);
+            if originals != copy_dir(kind) {
+                assert_eq!(
+                    read_all(&originals),
+                    copy,
+                    "tests/cases/{kind} differs from {}; copy the originals again",
+                    originals.display()
+                );
+            }
+        }
+    }
+
+    fn read_all(folder: &Path) -> Vec<(PathBuf, String)> {
+        let mut files: Vec<(PathBuf, String)> = std::fs::read_dir(folder)
+            .expect("a readable folder")
+            .map(|entry| {
+                let path = entry.expect("an entry").path();
+                let text = std::fs::read_to_string(&path).expect("a readable case");
+                (PathBuf::from(path.file_name().expect("a file name")), text)
+            })
+            .collect();
+        files.sort();
+        files
+    }
 }
 
 /// SDK client configuration whose calls are answered, in order, by aws-smithy-mocks rules:

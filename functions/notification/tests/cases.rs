@@ -1,4 +1,4 @@
-//! Every EventBridge field case (`../shared/cases/eventbridge/`) through the real handler,
+//! Every EventBridge field case (`testkit::cases`) through the real handler,
 //! with the outcome the case states.
 
 use std::sync::Arc;

@@ -1,4 +1,4 @@
-//! Every HTTP field case (`../shared/cases/http/`) through the service lambda_http runs,
+//! Every HTTP field case (`testkit::cases`) through the service lambda_http runs,
 //! each with a fresh store: the status it expects, a problem+json body naming each field
 //! it lists, and nothing published when the request is rejected.
 
