@@ -80,6 +80,26 @@ pub fn cases(kind: &str) -> Vec<Case> {
         .collect()
 }
 
+/// SDK client configuration whose calls are answered, in order, by aws-smithy-mocks rules:
+/// `mock_config!(aws_sdk_sesv2, &rule_a, &rule_b)`. The SDK's own retries are off, so a
+/// test sees every attempt its code makes.
+#[macro_export]
+macro_rules! mock_config {
+    ($sdk:ident, $($rule:expr),+ $(,)?) => {{
+        let interceptor = $crate::aws_smithy_mocks::MockResponseInterceptor::new()
+            .rule_mode($crate::aws_smithy_mocks::RuleMode::Sequential)
+            $(.with_rule($rule))+;
+        $sdk::Config::builder()
+            .behavior_version($sdk::config::BehaviorVersion::latest())
+            .region($sdk::config::Region::new("us-east-1"))
+            .credentials_provider($sdk::config::Credentials::new("test", "test", None, None, "mock"))
+            .http_client($crate::aws_smithy_mocks::create_mock_http_client())
+            .retry_config($sdk::config::retry::RetryConfig::disabled())
+            .interceptor(interceptor)
+            .build()
+    }};
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -114,24 +134,4 @@ mod tests {
         files.sort();
         files
     }
-}
-
-/// SDK client configuration whose calls are answered, in order, by aws-smithy-mocks rules:
-/// `mock_config!(aws_sdk_sesv2, &rule_a, &rule_b)`. The SDK's own retries are off, so a
-/// test sees every attempt its code makes.
-#[macro_export]
-macro_rules! mock_config {
-    ($sdk:ident, $($rule:expr),+ $(,)?) => {{
-        let interceptor = $crate::aws_smithy_mocks::MockResponseInterceptor::new()
-            .rule_mode($crate::aws_smithy_mocks::RuleMode::Sequential)
-            $(.with_rule($rule))+;
-        $sdk::Config::builder()
-            .behavior_version($sdk::config::BehaviorVersion::latest())
-            .region($sdk::config::Region::new("us-east-1"))
-            .credentials_provider($sdk::config::Credentials::new("test", "test", None, None, "mock"))
-            .http_client($crate::aws_smithy_mocks::create_mock_http_client())
-            .retry_config($sdk::config::retry::RetryConfig::disabled())
-            .interceptor(interceptor)
-            .build()
-    }};
 }
