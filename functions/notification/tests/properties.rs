@@ -225,21 +225,7 @@ fn set(event: &mut Value, pointer: &str, value: Option<Value>) {
     };
 }
 
-/// 256 cases keep the file to a few seconds in a debug build; `PROPTEST_CASES` asks for more.
-fn config() -> ProptestConfig {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|cases| cases.parse().ok())
-        .unwrap_or(256);
-    ProptestConfig {
-        cases,
-        ..ProptestConfig::default()
-    }
-}
-
 proptest! {
-    #![proptest_config(config())]
-
     #[test]
     fn arbitrary_json_is_rejected_for_good_without_sending(event in json_value()) {
         let delivery = deliver(event);

@@ -474,21 +474,7 @@ fn any_event() -> impl Strategy<Value = Value> {
         )
 }
 
-/// 256 cases keep the file to a few seconds in a debug build; `PROPTEST_CASES` asks for more.
-fn config() -> ProptestConfig {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|cases| cases.parse().ok())
-        .unwrap_or(256);
-    ProptestConfig {
-        cases,
-        ..ProptestConfig::default()
-    }
-}
-
 proptest! {
-    #![proptest_config(config())]
-
     #[test]
     fn arbitrary_bytes_are_answered_without_a_server_error(
         shape in shape(),
