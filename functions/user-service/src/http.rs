@@ -209,22 +209,31 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
 
 /// Whether the declared content type is JSON in UTF-8, the only encoding JSON may travel
 /// in (RFC 8259); no content type at all counts as JSON.
+///
+/// Read by hand rather than with the mime crate, which refuses the optional white space
+/// RFC 9110 allows around `;` (`application/json ; charset=utf-8`).
 fn is_json(headers: &HeaderMap) -> bool {
     let Some(value) = headers.get(header::CONTENT_TYPE) else {
         return true;
     };
-    let Some(mime) = value
-        .to_str()
-        .ok()
-        .and_then(|value| value.parse::<mime::Mime>().ok())
-    else {
+    let Ok(value) = value.to_str() else {
         return false;
     };
-    let json = mime.type_() == mime::APPLICATION
-        && (mime.subtype() == mime::JSON || mime.suffix() == Some(mime::JSON));
-    let utf8 = mime
-        .get_param(mime::CHARSET)
-        .is_none_or(|charset| charset == mime::UTF_8);
+    let mut parts = value.split(';');
+    let essence = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
+    let json = match essence.split_once('/') {
+        Some(("application", subtype)) => subtype == "json" || subtype.ends_with("+json"),
+        _ => false,
+    };
+    let utf8 = parts
+        .filter_map(|parameter| parameter.split_once('='))
+        .filter(|(name, _)| name.trim().eq_ignore_ascii_case("charset"))
+        .all(|(_, charset)| {
+            charset
+                .trim()
+                .trim_matches('"')
+                .eq_ignore_ascii_case("utf-8")
+        });
     json && utf8
 }
 
@@ -385,6 +394,8 @@ mod tests {
         for content_type in [
             Some("application/json"),
             Some("Application/JSON; charset=UTF-8"),
+            Some("application/json ; charset=\"utf-8\""),
+            Some(" application/json;"),
             Some("application/vnd.acme.user+json"),
             None,
         ] {
