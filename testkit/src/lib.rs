@@ -1,8 +1,9 @@
-//! Test helpers shared by the workspace's test suites: the field cases that live beside the
-//! repository, and SDK client configuration answered by aws-smithy-mocks rules.
+//! Test helpers shared by the workspace's test suites: the field cases, a proptest strategy
+//! for arbitrary JSON, and SDK client configuration answered by aws-smithy-mocks rules.
 
 use std::path::{Path, PathBuf};
 
+use proptest::prelude::*;
 use serde_json::Value;
 
 #[doc(hidden)]
@@ -78,6 +79,26 @@ pub fn cases(kind: &str) -> Vec<Case> {
             Case { path, json }
         })
         .collect()
+}
+
+/// Any JSON value, nested a few levels deep, with strings of any characters: the
+/// property tests' stand-in for whatever a caller might send.
+pub fn json_value() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        any::<u64>().prop_map(Value::from),
+        any::<f64>().prop_map(Value::from),
+        any::<String>().prop_map(Value::from),
+    ];
+    leaf.prop_recursive(4, 48, 6, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..6).prop_map(Value::from),
+            prop::collection::btree_map(any::<String>(), inner, 0..6)
+                .prop_map(|map| Value::Object(map.into_iter().collect())),
+        ]
+    })
 }
 
 /// SDK client configuration whose calls are answered, in order, by aws-smithy-mocks rules:

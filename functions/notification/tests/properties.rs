@@ -156,24 +156,6 @@ fn field() -> impl Strategy<Value = (&'static str, Kind)> {
     prop::sample::select(FIELDS)
 }
 
-/// Any JSON value, nested a few levels deep, with strings of any characters.
-fn json_value() -> impl Strategy<Value = Value> {
-    let leaf = prop_oneof![
-        Just(Value::Null),
-        any::<bool>().prop_map(Value::from),
-        any::<i64>().prop_map(Value::from),
-        any::<f64>().prop_map(Value::from),
-        any::<String>().prop_map(Value::from),
-    ];
-    leaf.prop_recursive(4, 48, 6, |inner| {
-        prop_oneof![
-            prop::collection::vec(inner.clone(), 0..6).prop_map(Value::from),
-            prop::collection::btree_map(any::<String>(), inner, 0..6)
-                .prop_map(|map| Value::Object(map.into_iter().collect())),
-        ]
-    })
-}
-
 /// A value of the wrong JSON type for a field of `kind`.
 ///
 /// Arrays are left out for objects: serde reads a struct from an array of its fields in
@@ -183,8 +165,8 @@ fn wrong_value(kind: Kind) -> BoxedStrategy<Value> {
     let boolean = any::<bool>().prop_map(Value::from);
     let number = any::<i64>().prop_map(Value::from);
     let text = any::<String>().prop_map(Value::from);
-    let array = prop::collection::vec(json_value(), 0..3).prop_map(Value::from);
-    let object = prop::collection::btree_map("[a-z]{1,8}", json_value(), 0..3)
+    let array = prop::collection::vec(testkit::json_value(), 0..3).prop_map(Value::from);
+    let object = prop::collection::btree_map("[a-z]{1,8}", testkit::json_value(), 0..3)
         .prop_map(|map| Value::Object(map.into_iter().collect()));
     match kind {
         Kind::Text(_) | Kind::Uuid | Kind::Timestamp => {
@@ -227,14 +209,14 @@ fn set(event: &mut Value, pointer: &str, value: Option<Value>) {
 
 proptest! {
     #[test]
-    fn arbitrary_json_is_rejected_for_good_without_sending(event in json_value()) {
+    fn arbitrary_json_is_rejected_for_good_without_sending(event in testkit::json_value()) {
         let delivery = deliver(event);
 
         check_rejected(&delivery)?;
     }
 
     #[test]
-    fn arbitrary_json_as_the_detail_is_rejected_for_good(detail in json_value()) {
+    fn arbitrary_json_as_the_detail_is_rejected_for_good(detail in testkit::json_value()) {
         let mut event = envelope();
         set(&mut event, "/detail", Some(detail));
 
@@ -300,7 +282,7 @@ proptest! {
     #[test]
     fn unknown_fields_anywhere_still_send_exactly_one(
         extras in prop::collection::vec(
-            (prop::sample::select(OBJECTS), any::<String>(), json_value()),
+            (prop::sample::select(OBJECTS), any::<String>(), testkit::json_value()),
             1..6,
         ),
     ) {
@@ -336,8 +318,8 @@ proptest! {
 
     #[test]
     fn the_handler_agrees_with_parse(event in prop_oneof![
-        json_value(),
-        (field(), json_value()).prop_map(|((pointer, _), value)| {
+        testkit::json_value(),
+        (field(), testkit::json_value()).prop_map(|((pointer, _), value)| {
             let mut event = envelope();
             set(&mut event, pointer, Some(value));
             event

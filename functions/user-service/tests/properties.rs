@@ -253,25 +253,6 @@ fn base64(bytes: &[u8]) -> String {
     out
 }
 
-/// Any JSON value, nested a few levels deep, with strings of any characters.
-fn json_value() -> impl Strategy<Value = Value> {
-    let leaf = prop_oneof![
-        Just(Value::Null),
-        any::<bool>().prop_map(Value::from),
-        any::<i64>().prop_map(Value::from),
-        any::<u64>().prop_map(Value::from),
-        any::<f64>().prop_map(Value::from),
-        any::<String>().prop_map(Value::from),
-    ];
-    leaf.prop_recursive(4, 48, 6, |inner| {
-        prop_oneof![
-            prop::collection::vec(inner.clone(), 0..6).prop_map(Value::from),
-            prop::collection::btree_map(any::<String>(), inner, 0..6)
-                .prop_map(|map| Value::Object(map.into_iter().collect())),
-        ]
-    })
-}
-
 /// Strings that look like email addresses, almost valid ones, and arbitrary text.
 fn email_like() -> impl Strategy<Value = String> {
     prop_oneof![
@@ -287,7 +268,7 @@ fn email_like() -> impl Strategy<Value = String> {
 fn field_value(text: BoxedStrategy<String>) -> impl Strategy<Value = Value> {
     prop_oneof![
         4 => text.prop_map(Value::from),
-        1 => json_value(),
+        1 => testkit::json_value(),
     ]
 }
 
@@ -299,7 +280,7 @@ fn user_shaped_body() -> impl Strategy<Value = Value> {
         4 => (
             prop::option::of(name()),
             prop::option::of(name()),
-            prop::collection::btree_map("[a-zA-Z]{1,12}", json_value(), 0..2),
+            prop::collection::btree_map("[a-zA-Z]{1,12}", testkit::json_value(), 0..2),
         )
             .prop_map(|(first, last, extra)| {
                 let mut profile: Map<String, Value> = extra.into_iter().collect();
@@ -311,12 +292,12 @@ fn user_shaped_body() -> impl Strategy<Value = Value> {
                 }
                 Value::Object(profile)
             }),
-        1 => json_value(),
+        1 => testkit::json_value(),
     ];
     (
         prop::option::of(field_value(email_like().boxed())),
         prop::option::of(profile),
-        prop::collection::btree_map(any::<String>(), json_value(), 0..2),
+        prop::collection::btree_map(any::<String>(), testkit::json_value(), 0..2),
     )
         .prop_map(|(email, profile, extra)| {
             let mut body: Map<String, Value> = extra.into_iter().collect();
@@ -504,7 +485,7 @@ proptest! {
     #[test]
     fn arbitrary_json_is_answered_without_a_server_error(
         shape in shape(),
-        value in json_value(),
+        value in testkit::json_value(),
     ) {
         let event = post_users(shape, Some("application/json"), value.to_string().into(), false);
 
